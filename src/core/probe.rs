@@ -1,0 +1,462 @@
+//! Header-only probing: width, height and frame count straight from the container, checked
+//! against the limits before any decoder runs and before any pixel buffer exists.
+//!
+//! The parsers walk segment and chunk lengths over the input slice with bounds-checked reads
+//! (see [`super::bytes`]); they allocate nothing and visit at most `Limits::max_chunks`
+//! chunks, so a hostile header costs at most one pass over the input.
+
+use super::bytes::{be16, be32, le16, le24, le32, slice, u8_at};
+use super::error::{Reason, Rejection};
+use super::format::{sniff, Format};
+use super::limits::Limits;
+
+/// The JPEG coding process named by the frame marker (ITU T.81 table B.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JpegProcess {
+    /// SOF0: baseline sequential, Huffman.
+    Baseline,
+    /// SOF1: extended sequential, Huffman.
+    Extended,
+    /// SOF2: progressive, Huffman.
+    Progressive,
+    /// SOF3: lossless, Huffman.
+    Lossless,
+    /// SOF5–7: hierarchical (differential), Huffman.
+    Hierarchical,
+    /// SOF9–15: arithmetic coding.
+    Arithmetic,
+}
+
+/// What the JPEG header says beyond the size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JpegHeader {
+    pub process: JpegProcess,
+    /// Bits per sample (8 for every JPEG we decode).
+    pub precision: u8,
+    /// Number of colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK).
+    pub components: u8,
+    /// The Adobe APP14 colour transform (0 none, 1 YCbCr, 2 YCCK) and its byte offset.
+    #[serde(skip)]
+    pub adobe_transform: Option<(usize, u8)>,
+    /// Byte offset of the first scan (SOS marker).
+    #[serde(skip)]
+    pub scan_offset: usize,
+}
+
+/// The header facts the pipeline needs, read without decoding any pixel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Header {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    /// Number of frames (1 for still images; the animation's frame count otherwise).
+    pub frames: u32,
+    /// Present for JPEG.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jpeg: Option<JpegHeader>,
+    /// WebP only: true when the first image is VP8 (lossy).
+    #[serde(skip)]
+    pub lossy: bool,
+}
+
+/// Sniffs, reads the header and checks it against the limits.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Header, Rejection> {
+    let format = sniff(bytes)?;
+    let header = read_header(bytes, format, limits)?;
+    check(&header, limits)?;
+    Ok(header)
+}
+
+/// Reads the header of an input already sniffed as `format`, without checking the limits.
+pub fn read_header(bytes: &[u8], format: Format, limits: &Limits) -> Result<Header, Rejection> {
+    match format {
+        Format::Jpeg => jpeg_header(bytes, limits),
+        Format::Png => png_header(bytes, limits),
+        Format::Webp => webp_header(bytes, limits),
+    }
+}
+
+/// The limit checks, in the order that blames the worst lie first.
+pub fn check(h: &Header, limits: &Limits) -> Result<(), Rejection> {
+    if h.width > limits.max_dimension || h.height > limits.max_dimension {
+        return Err(Rejection::new(
+            Reason::TooLargeDimensions,
+            format!(
+                "header declares {}x{}, more than the {} px allowed per side",
+                h.width, h.height, limits.max_dimension
+            ),
+        ));
+    }
+    if h.width == 0 || h.height == 0 {
+        return Err(Rejection::corrupt(format!(
+            "header declares an empty image ({}x{})",
+            h.width, h.height
+        )));
+    }
+    if h.frames == 0 {
+        return Err(Rejection::corrupt("animation declares no frames"));
+    }
+    if let Some(j) = &h.jpeg {
+        let variant = match j.process {
+            JpegProcess::Lossless => Some("lossless (SOF3)"),
+            JpegProcess::Hierarchical => Some("hierarchical"),
+            JpegProcess::Arithmetic => Some("arithmetic-coded"),
+            JpegProcess::Baseline | JpegProcess::Extended | JpegProcess::Progressive => None,
+        };
+        if let Some(v) = variant {
+            return Err(Rejection::new(
+                Reason::UnsupportedJpegVariant,
+                format!("{v} JPEG is not supported by the memory-safe decoder"),
+            ));
+        }
+        if j.precision != 8 {
+            return Err(Rejection::new(
+                Reason::UnsupportedJpegVariant,
+                format!("{}-bit JPEG is not supported (8-bit only)", j.precision),
+            ));
+        }
+        if !matches!(j.components, 1 | 3 | 4) {
+            return Err(Rejection::corrupt(format!(
+                "JPEG with {} components",
+                j.components
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn truncated(what: &str) -> Rejection {
+    Rejection::corrupt(format!("{what} header is truncated"))
+}
+
+/// Walks JPEG marker segments up to the first scan, collecting the frame header and the
+/// Adobe APP14 transform.
+fn jpeg_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
+    let mut pos: usize = 2; // after SOI
+    let mut frame: Option<(JpegProcess, u8, u32, u32, u8)> = None;
+    let mut adobe: Option<(usize, u8)> = None;
+    let mut scan_offset = 0usize;
+    for _ in 0..limits.max_chunks {
+        // Markers may be preceded by any number of 0xFF fill bytes.
+        while u8_at(b, pos) == Some(0xFF) && u8_at(b, pos.saturating_add(1)) == Some(0xFF) {
+            pos = pos.saturating_add(1);
+        }
+        if u8_at(b, pos) != Some(0xFF) {
+            // Extraneous bytes before a marker: libjpeg warns and skips to the next 0xFF, and
+            // so do we (the walk still only moves forward).
+            match b
+                .get(pos..)
+                .and_then(|rest| rest.iter().position(|&x| x == 0xFF))
+            {
+                Some(skip) => {
+                    pos = pos.saturating_add(skip);
+                    continue;
+                }
+                None => return Err(truncated("JPEG")),
+            }
+        }
+        let marker = u8_at(b, pos.saturating_add(1)).ok_or_else(|| truncated("JPEG"))?;
+        pos = pos.saturating_add(2);
+        match marker {
+            // Standalone markers: TEM, RSTn.
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD8 => {
+                return Err(Rejection::corrupt(
+                    "JPEG has a second SOI before its frame header",
+                ))
+            }
+            0xD9 => return Err(Rejection::corrupt("JPEG ends before its frame header")),
+            _ => {}
+        }
+        let len = usize::from(be16(b, pos).ok_or_else(|| truncated("JPEG"))?);
+        if len < 2 {
+            return Err(Rejection::corrupt("JPEG segment length below 2"));
+        }
+        let seg = slice(b, pos.saturating_add(2), len.saturating_sub(2))
+            .ok_or_else(|| truncated("JPEG"))?;
+        match marker {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                if frame.is_some() {
+                    // A second frame header (MPO and friends keep theirs after EOI; a
+                    // second one before a scan is malformed): keep the first.
+                } else {
+                    let process = match marker {
+                        0xC0 => JpegProcess::Baseline,
+                        0xC1 => JpegProcess::Extended,
+                        0xC2 => JpegProcess::Progressive,
+                        0xC3 => JpegProcess::Lossless,
+                        0xC5..=0xC7 => JpegProcess::Hierarchical,
+                        _ => JpegProcess::Arithmetic,
+                    };
+                    let precision = u8_at(seg, 0).ok_or_else(|| truncated("JPEG frame"))?;
+                    let height = u32::from(be16(seg, 1).ok_or_else(|| truncated("JPEG frame"))?);
+                    let width = u32::from(be16(seg, 3).ok_or_else(|| truncated("JPEG frame"))?);
+                    let comps = u8_at(seg, 5).ok_or_else(|| truncated("JPEG frame"))?;
+                    frame = Some((process, precision, width, height, comps));
+                }
+            }
+            0xEE => {
+                // Adobe APP14: "Adobe", version(2), flags0(2), flags1(2), transform(1).
+                if let (true, Some(t)) = (seg.starts_with(b"Adobe"), u8_at(seg, 11)) {
+                    adobe = Some((pos.saturating_add(2).saturating_add(11), t));
+                }
+            }
+            0xDA => {
+                // Start of scan: the header is over.
+                scan_offset = pos;
+                break;
+            }
+            _ => {}
+        }
+        pos = pos.saturating_add(len);
+    }
+    let (process, precision, width, height, components) = frame
+        .ok_or_else(|| Rejection::corrupt("JPEG has no frame header before its first scan"))?;
+    Ok(Header {
+        format: Format::Jpeg,
+        width,
+        height,
+        frames: 1,
+        jpeg: Some(JpegHeader {
+            process,
+            precision,
+            components,
+            adobe_transform: adobe,
+            scan_offset,
+        }),
+        lossy: true,
+    })
+}
+
+/// Reads IHDR (which must be the first chunk) and looks for an APNG `acTL` before the image
+/// data to report the frame count.
+fn png_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
+    if slice(b, 12, 4) != Some(b"IHDR") || be32(b, 8) != Some(13) {
+        return Err(Rejection::corrupt(
+            "PNG does not start with a valid IHDR chunk",
+        ));
+    }
+    let width = be32(b, 16).ok_or_else(|| truncated("PNG"))?;
+    let height = be32(b, 20).ok_or_else(|| truncated("PNG"))?;
+    let mut frames = 1;
+    let mut pos: usize = 8;
+    for _ in 0..limits.max_chunks {
+        let (Some(len), Some(kind)) = (be32(b, pos), slice(b, pos.saturating_add(4), 4)) else {
+            break;
+        };
+        if kind == b"IDAT" {
+            break;
+        }
+        if kind == b"acTL" {
+            frames = be32(b, pos.saturating_add(8)).ok_or_else(|| truncated("PNG acTL"))?;
+        }
+        let Ok(len) = usize::try_from(len) else { break };
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(Header {
+        format: Format::Png,
+        width,
+        height,
+        frames,
+        jpeg: None,
+        lossy: false,
+    })
+}
+
+/// Reads the first WebP chunk (VP8, VP8L or VP8X) and counts ANMF frames in an animation.
+fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
+    let first = slice(b, 12, 4).ok_or_else(|| truncated("WebP"))?;
+    let data_at: usize = 20;
+    let (width, height, animated, lossy) = match first {
+        b"VP8 " => {
+            if slice(b, data_at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
+                return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
+            }
+            let w =
+                le16(b, data_at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+            let h =
+                le16(b, data_at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+            (u32::from(w), u32::from(h), false, true)
+        }
+        b"VP8L" => {
+            if u8_at(b, data_at) != Some(0x2F) {
+                return Err(Rejection::corrupt("WebP VP8L stream has no signature"));
+            }
+            let bits = le32(b, data_at.saturating_add(1)).ok_or_else(|| truncated("WebP VP8L"))?;
+            let w = (bits & 0x3FFF).saturating_add(1);
+            let h = ((bits >> 14) & 0x3FFF).saturating_add(1);
+            (w, h, false, false)
+        }
+        b"VP8X" => {
+            let flags = u8_at(b, data_at).ok_or_else(|| truncated("WebP VP8X"))?;
+            let w = le24(b, data_at.saturating_add(4))
+                .ok_or_else(|| truncated("WebP VP8X"))?
+                .saturating_add(1);
+            let h = le24(b, data_at.saturating_add(7))
+                .ok_or_else(|| truncated("WebP VP8X"))?
+                .saturating_add(1);
+            (w, h, flags & 0x02 != 0, first_image_is_lossy(b, limits))
+        }
+        _ => {
+            return Err(Rejection::corrupt(
+                "WebP does not start with a VP8, VP8L or VP8X chunk",
+            ))
+        }
+    };
+    let frames = if animated {
+        count_chunks(b, b"ANMF", limits)
+    } else {
+        1
+    };
+    Ok(Header {
+        format: Format::Webp,
+        width,
+        height,
+        frames,
+        jpeg: None,
+        lossy,
+    })
+}
+
+/// Iterates over the RIFF chunks of a WebP file: (fourcc, payload offset, payload length).
+fn riff_chunks<'a>(
+    b: &'a [u8],
+    limits: &Limits,
+) -> impl Iterator<Item = (&'a [u8], usize, usize)> + 'a {
+    let mut pos: usize = 12;
+    let max = limits.max_chunks;
+    std::iter::from_fn(move || {
+        let kind = slice(b, pos, 4)?;
+        let len = usize::try_from(le32(b, pos.saturating_add(4))?).ok()?;
+        let at = pos.saturating_add(8);
+        // Payloads are padded to an even length.
+        pos = at.saturating_add(len).saturating_add(len & 1);
+        Some((kind, at, len))
+    })
+    .take(max)
+}
+
+fn count_chunks(b: &[u8], fourcc: &[u8; 4], limits: &Limits) -> u32 {
+    let n = riff_chunks(b, limits)
+        .filter(|(k, _, _)| *k == fourcc)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// For an extended WebP: is the first image (or first frame) VP8 (lossy)?
+fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
+    for (kind, at, len) in riff_chunks(b, limits) {
+        match kind {
+            b"VP8 " => return true,
+            b"VP8L" => return false,
+            b"ANMF" => {
+                // Frame payload: 16 bytes of frame header, then ALPH?/VP8/VP8L sub-chunks.
+                let Some(sub) = slice(b, at, len) else {
+                    return false;
+                };
+                let inner = sub.get(16..).unwrap_or_default();
+                let mut p = 0usize;
+                while let Some(k) = slice(inner, p, 4) {
+                    match k {
+                        b"VP8 " => return true,
+                        b"VP8L" => return false,
+                        _ => {}
+                    }
+                    let Some(l) =
+                        le32(inner, p.saturating_add(4)).and_then(|l| usize::try_from(l).ok())
+                    else {
+                        return false;
+                    };
+                    p = p.saturating_add(8).saturating_add(l).saturating_add(l & 1);
+                }
+                return false;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_with_ihdr(w: u32, h: u32) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+        v.extend_from_slice(&13u32.to_be_bytes());
+        v.extend_from_slice(b"IHDR");
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        v
+    }
+
+    #[test]
+    fn png_dimension_boundaries() {
+        let l = Limits::default();
+        assert!(probe(&png_with_ihdr(4096, 4096), &l).is_ok());
+        assert_eq!(
+            probe(&png_with_ihdr(4097, 1), &l).unwrap_err().reason,
+            Reason::TooLargeDimensions
+        );
+        assert_eq!(
+            probe(&png_with_ihdr(1, 4097), &l).unwrap_err().reason,
+            Reason::TooLargeDimensions
+        );
+        assert_eq!(
+            probe(&png_with_ihdr(0, 3), &l).unwrap_err().reason,
+            Reason::Corrupt
+        );
+        assert_eq!(
+            probe(&png_with_ihdr(u32::MAX, 0), &l).unwrap_err().reason,
+            Reason::TooLargeDimensions
+        );
+    }
+
+    #[test]
+    fn jpeg_frame_header_and_variants() {
+        let l = Limits::default();
+        let sof = |marker: u8, precision: u8| {
+            let mut v = vec![0xFF, 0xD8, 0xFF, marker, 0, 11, precision, 0, 20, 0, 30, 3];
+            v.extend_from_slice(&[1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0][..3]);
+            v.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+            v
+        };
+        let h = probe(&sof(0xC0, 8), &l).unwrap();
+        assert_eq!((h.width, h.height), (30, 20));
+        assert_eq!(
+            probe(&sof(0xC9, 8), &l).unwrap_err().reason,
+            Reason::UnsupportedJpegVariant
+        );
+        assert_eq!(
+            probe(&sof(0xC3, 8), &l).unwrap_err().reason,
+            Reason::UnsupportedJpegVariant
+        );
+        assert_eq!(
+            probe(&sof(0xC1, 12), &l).unwrap_err().reason,
+            Reason::UnsupportedJpegVariant
+        );
+        assert_eq!(
+            probe(&[0xFF, 0xD8, 0xFF], &l).unwrap_err().reason,
+            Reason::Corrupt
+        );
+    }
+
+    #[test]
+    fn webp_headers() {
+        let l = Limits::default();
+        let mut vp8l = b"RIFF\0\0\0\0WEBPVP8L\x05\0\0\0\x2f".to_vec();
+        let bits: u32 = (4095) | (4096 << 14); // width 4096, height 4097
+        vp8l.extend_from_slice(&bits.to_le_bytes());
+        assert_eq!(
+            probe(&vp8l, &l).unwrap_err().reason,
+            Reason::TooLargeDimensions
+        );
+        let mut vp8x = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0".to_vec();
+        vp8x.extend_from_slice(&[9, 0, 0, 4, 0, 0]);
+        let h = read_header(&vp8x, Format::Webp, &l).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (10, 5, 0));
+        assert_eq!(probe(&vp8x, &l).unwrap_err().reason, Reason::Corrupt);
+    }
+}
