@@ -19,3 +19,4 @@
 
 pub mod core;
 pub mod local;
+pub mod runner;
