@@ -9,11 +9,13 @@ resource "aws_cloudwatch_log_group" "lambda" {
 }
 
 # KMS refusals seen by the function (key disabled, pending deletion, or policy broken) are
-# counted from its logs: AWS publishes no metric for "the key is unusable".
+# counted from its logs: AWS publishes no metric for "the key is unusable". The function's
+# cold-start check logs "KMS_KEY_ID: key ... is not usable (state ...)"; S3 and KMS calls
+# refused for the key state carry the AWS error codes matched below.
 resource "aws_cloudwatch_log_metric_filter" "kms_unusable" {
   name           = "${var.name_prefix}-kms-unusable"
   log_group_name = aws_cloudwatch_log_group.lambda.name
-  pattern        = "?DisabledException ?KMSInvalidStateException ?\"KMS.DisabledException\" ?\"KMS.KMSInvalidStateException\" ?NotFoundException"
+  pattern        = "?\"is not usable\" ?DisabledException ?KMSInvalidStateException ?\"KMS.DisabledException\" ?\"KMS.KMSInvalidStateException\""
 
   metric_transformation {
     name          = "KmsUnusable"

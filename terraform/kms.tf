@@ -122,6 +122,24 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # Operators make NOTIFY_HMAC_KEY_CIPHERTEXT with `aws kms encrypt`: allowed directly, but
+  # only bound to this function's name (the context the function decrypts with).
+  statement {
+    sid       = "EncryptFunctionSecrets"
+    effect    = "Allow"
+    resources = ["*"]
+    actions   = ["kms:Encrypt"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:LambdaFunctionName"
+      values   = [local.function_name]
+    }
+  }
+
   # CloudWatch Logs encrypts only our function's log group with this key.
   statement {
     sid       = "CloudWatchLogsForFunctionLogGroup"
