@@ -20,3 +20,4 @@
 pub mod core;
 pub mod local;
 pub mod runner;
+pub mod sandbox;

@@ -2,8 +2,10 @@
 //!
 //! The CLI and the Lambda hold one [`Runner`] and call [`Runner::run`] per input; what they
 //! get back is the same either way, plus the list of isolation layers that were active.
+//! `run` blocks (it waits for a child process): async callers use `spawn_blocking`.
 
 use crate::core::{Job, Limits, Output, Rejection};
+use crate::sandbox::Sandbox;
 
 /// Runs the pipeline for one input.
 #[derive(Debug, Clone)]
@@ -12,10 +14,12 @@ pub struct Runner {
     mode: Mode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Mode {
-    /// In this process (tests, fuzzing, `--no-sandbox`).
+    /// In this process (tests, fuzzing, `--sandbox off`).
     InProcess,
+    /// In a fresh sandboxed worker process per input (the default).
+    Sandboxed(Sandbox),
 }
 
 /// The result of one run: the pipeline's result and the sandbox layers that were active.
@@ -27,17 +31,41 @@ pub struct RunResult {
 
 impl Runner {
     pub fn in_process(limits: Limits) -> Runner {
-        Runner { limits, mode: Mode::InProcess }
+        Runner {
+            limits,
+            mode: Mode::InProcess,
+        }
+    }
+    pub fn sandboxed(limits: Limits, sandbox: Sandbox) -> Runner {
+        Runner {
+            limits,
+            mode: Mode::Sandboxed(sandbox),
+        }
     }
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
-    pub fn mode(&self) -> Mode {
-        self.mode
+    pub fn mode(&self) -> &Mode {
+        &self.mode
     }
     pub fn run(&self, input: &[u8], job: &Job) -> RunResult {
-        match self.mode {
-            Mode::InProcess => RunResult { result: crate::core::process(input, job, &self.limits), layers: Vec::new() },
+        match &self.mode {
+            Mode::InProcess => RunResult {
+                result: crate::core::process(input, job, &self.limits),
+                layers: Vec::new(),
+            },
+            Mode::Sandboxed(sb) => {
+                // The size and magic checks are cheap and need no decoder: do them here too, so
+                // a 10 MiB+1 upload never even reaches a worker.
+                if let Err(r) = crate::core::pipeline::check_size(input, &self.limits) {
+                    return RunResult {
+                        result: Err(r),
+                        layers: Vec::new(),
+                    };
+                }
+                let (result, layers) = sb.run(input, job, &self.limits);
+                RunResult { result, layers }
+            }
         }
     }
 }

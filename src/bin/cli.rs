@@ -12,6 +12,8 @@ use image_processor::core::probe::{check, read_header};
 use image_processor::core::record::Record;
 use image_processor::core::{format::sniff, naming, Job, Limits, Op, Rejection};
 use image_processor::local;
+use image_processor::runner::Runner;
+use image_processor::sandbox::{Sandbox, SandboxMode};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +43,13 @@ impl From<OpArg> for Op {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum SandboxArg {
+    Strict,
+    BestEffort,
+    Off,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Process files: one JSON record per input on stdout.
@@ -58,6 +67,11 @@ enum Command {
         /// (`name_thumb.ext` → thumb, `name_grayscale.ext` → grayscale, else fit).
         #[arg(long, value_enum)]
         op: Option<OpArg>,
+        /// Isolation of the decoder: `strict` refuses to run unless every sandbox layer can be
+        /// installed; `best-effort` runs with the layers the platform allows; `off` decodes in
+        /// this process (for debugging and profiling only).
+        #[arg(long, value_enum, default_value = "strict")]
+        sandbox: SandboxArg,
     },
     /// Read only the headers: format, dimensions, frames and the verdict, without decoding
     /// any pixel (for incident responders looking at suspicious uploads).
@@ -68,6 +82,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // When started as the sandbox worker, this runs the worker and never returns.
+    image_processor::sandbox::run_worker_if_requested();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -85,12 +101,16 @@ fn main() -> ExitCode {
             out_dir,
             output,
             op,
-        } => process(
-            &inputs,
-            out_dir.as_deref(),
-            output.as_deref(),
-            op.map(Op::from),
-        ),
+            sandbox,
+        } => make_runner(sandbox).and_then(|runner| {
+            process(
+                &runner,
+                &inputs,
+                out_dir.as_deref(),
+                output.as_deref(),
+                op.map(Op::from),
+            )
+        }),
         Command::Probe { inputs } => probe(&inputs),
     };
     match result {
@@ -113,7 +133,26 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Builds the runner and, for the sandboxed modes, checks once which layers this machine
+/// allows (strict mode stops here if any is missing).
+fn make_runner(arg: SandboxArg) -> anyhow::Result<Runner> {
+    let limits = Limits::default();
+    let mode = match arg {
+        SandboxArg::Off => return Ok(Runner::in_process(limits)),
+        SandboxArg::Strict => SandboxMode::Strict,
+        SandboxArg::BestEffort => SandboxMode::BestEffort,
+    };
+    let sandbox = Sandbox::current_exe(mode).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sandbox.self_test().map_err(|e| {
+        anyhow::anyhow!(
+            "the sandbox is unavailable here ({e}); --sandbox best-effort runs with the layers this platform allows"
+        )
+    })?;
+    Ok(Runner::sandboxed(limits, sandbox))
+}
+
 fn process(
+    runner: &Runner,
     inputs: &[PathBuf],
     out_dir: Option<&Path>,
     output: Option<&Path>,
@@ -126,7 +165,7 @@ fn process(
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    let limits = Limits::default();
+    let limits = runner.limits().clone();
     let progress = inputs.len() > 3 && std::io::stderr().is_terminal();
     let mut any_rejected = false;
     let mut io_error = false;
@@ -165,7 +204,8 @@ fn process(
                 continue;
             }
         };
-        let mut record = match image_processor::core::process(&bytes, &job, &limits) {
+        let run = runner.run(&bytes, &job);
+        let mut record = match run.result {
             Ok(out) => {
                 if let Err(e) = local::write_atomic(&dest, &out.bytes) {
                     eprintln!("image-processor: cannot write {}: {e}", dest.display());
@@ -180,6 +220,7 @@ fn process(
                 Record::rejected(&display(input), &bytes, job.op, &rej, header.as_ref())
             }
         };
+        record.sandbox = run.layers;
         record.duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         print_json(&record)?;
     }

@@ -22,7 +22,7 @@ pub enum Blame {
 }
 
 /// Why an input was not turned into an output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// More bytes than `Limits::max_input_bytes`.
@@ -138,7 +138,7 @@ impl fmt::Display for Reason {
 }
 
 /// A refusal: a reason code plus a human message. Never carries input bytes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{reason}: {message}")]
 pub struct Rejection {
     pub reason: Reason,

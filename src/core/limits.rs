@@ -28,7 +28,7 @@ pub const MAX_CHUNKS: usize = 100_000;
 
 /// The limits one run of the pipeline enforces. The defaults are the product's; tests and
 /// the fuzzer may lower them, nothing raises them above what the header checks can afford.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest accepted input, in bytes (inclusive).
     pub max_input_bytes: usize,

@@ -11,7 +11,7 @@ use super::format::{sniff, Format};
 use super::limits::Limits;
 
 /// The JPEG coding process named by the frame marker (ITU T.81 table B.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JpegProcess {
     /// SOF0: baseline sequential, Huffman.
@@ -29,7 +29,7 @@ pub enum JpegProcess {
 }
 
 /// What the JPEG header says beyond the size.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JpegHeader {
     pub process: JpegProcess,
     /// Bits per sample (8 for every JPEG we decode).
@@ -45,7 +45,7 @@ pub struct JpegHeader {
 }
 
 /// The header facts the pipeline needs, read without decoding any pixel.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub format: Format,
     pub width: u32,
