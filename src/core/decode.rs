@@ -37,9 +37,28 @@ pub enum Cmyk {
     FromYcck,
 }
 
+/// What the caller will do with the pixels, so a decoder can take a cheaper path that gives
+/// the same result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hint {
+    /// Only the luma will be used (the grayscale op).
+    pub gray: bool,
+}
+
+/// Decodes every pixel (no hint).
 pub fn decode(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Rejection> {
+    decode_with(bytes, header, limits, Hint::default())
+}
+
+/// Decodes, taking the cheaper path the hint allows.
+pub fn decode_with(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    hint: Hint,
+) -> Result<Decoded, Rejection> {
     match header.format {
-        Format::Jpeg => decode_jpeg(bytes, header, limits),
+        Format::Jpeg => decode_jpeg(bytes, header, limits, hint),
         Format::Png => decode_png(bytes, header, limits),
         Format::Webp => decode_webp(bytes, header, limits),
     }
@@ -64,7 +83,12 @@ fn jpeg_error(e: zune_jpeg::errors::DecodeErrors) -> Rejection {
     }
 }
 
-fn decode_jpeg(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Rejection> {
+fn decode_jpeg(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    hint: Hint,
+) -> Result<Decoded, Rejection> {
     let jh = header
         .jpeg
         .as_ref()
@@ -86,6 +110,10 @@ fn decode_jpeg(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded
     }
     let (out_cs, layout, cmyk) = match jh.components {
         1 => (ColorSpace::Luma, Layout::Gray, None),
+        // The Y of a YCbCr JPEG is the BT.601 luma the grayscale op computes from RGB (as
+        // Pillow's "L"), so for that op the chroma is never converted: a third of the memory
+        // and much less work. Only without an ICC profile, whose conversion needs RGB.
+        3 if hint.gray && is_plain_ycbcr(bytes, &base) => (ColorSpace::Luma, Layout::Gray, None),
         3 => (ColorSpace::RGB, Layout::Rgb, None),
         4 => {
             let ycck = matches!(jh.adobe_transform, Some((_, 1 | 2)));
@@ -138,6 +166,15 @@ fn decode_jpeg(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded
         exif,
         cmyk,
     })
+}
+
+/// True when a 3-component JPEG is stored as YCbCr and carries no ICC profile (a cheap
+/// header-only parse).
+fn is_plain_ycbcr(bytes: &[u8], options: &DecoderOptions) -> bool {
+    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), *options);
+    dec.decode_headers().is_ok()
+        && dec.input_colorspace() == Some(ColorSpace::YCbCr)
+        && dec.icc_profile().is_none()
 }
 
 fn png_error(e: png::DecodingError) -> Rejection {

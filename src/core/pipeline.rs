@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::colour;
-use super::decode::decode;
+use super::decode::{decode_with, Hint};
 use super::encode::encode;
 use super::error::{Reason, Rejection};
 use super::format::Format;
@@ -69,7 +69,10 @@ fn process_probed(
     job: &Job,
     limits: &Limits,
 ) -> Result<Output, Rejection> {
-    let decoded = decode(input, header, limits)?;
+    let hint = Hint {
+        gray: job.op == Op::Grayscale,
+    };
+    let decoded = decode_with(input, header, limits, hint)?;
     let orientation = orient::orientation(decoded.exif.as_deref());
     let icc = decoded.icc.as_deref();
     let mut px = match decoded.cmyk {
