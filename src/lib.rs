@@ -17,7 +17,13 @@
 //!    ([`core::encode`]), so no metadata can survive.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod config;
 pub mod core;
 pub mod local;
+pub mod ports;
 pub mod runner;
 pub mod sandbox;
+#[cfg(feature = "aws")]
+pub mod telemetry;
