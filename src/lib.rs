@@ -27,3 +27,5 @@ pub mod runner;
 pub mod sandbox;
 #[cfg(feature = "aws")]
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testkit;
