@@ -115,17 +115,18 @@ fn mul255(a: u8, b: u8) -> u8 {
     u8::try_from((t.saturating_add(t >> 8)) >> 8).unwrap_or(u8::MAX)
 }
 
-/// YCCK → inverted CMYK in place: the first three channels are YCbCr of (255 - C, M, Y);
-/// converting them to RGB gives the inverted ink amounts libjpeg's `ycck_cmyk_convert` gives.
+/// YCCK → inverted CMYK in place, as libjpeg's `ycck_cmyk_convert`: the first three channels
+/// are YCbCr of the ink amounts (C, M, Y); K is stored inverted already and stays.
 pub fn ycck_to_cmyk_inplace(data: &mut [u8]) {
     for px in data.chunks_exact_mut(4) {
         if let [y, cb, cr, _k] = px {
             let (r, g, b) = ycbcr_to_rgb(*y, *cb, *cr);
-            // libjpeg: C = MAXJSAMPLE - R, and Adobe CMYK is stored inverted, so the stored
-            // (inverted) value is R itself.
-            *y = r;
-            *cb = g;
-            *cr = b;
+            // libjpeg: C = MAXJSAMPLE - R. That value is already in the inverted convention
+            // plain Adobe CMYK samples are stored in, which is what the caller expects.
+            // (Writing R itself inverted every YCCK image: tests/regression.rs.)
+            *y = 255u8.saturating_sub(r);
+            *cb = 255u8.saturating_sub(g);
+            *cr = 255u8.saturating_sub(b);
         }
     }
 }
