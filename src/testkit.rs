@@ -704,7 +704,8 @@ pub fn gif() -> Vec<u8> {
 // The bundled samples
 // ---------------------------------------------------------------------------------------
 
-/// The sample images in `samples/`, by file name: what a newcomer runs the CLI on.
+/// The sample images in `samples/`, by path below it: what a newcomer runs the CLI on. The
+/// must-fail ones (`x_*`) live in `samples/hostile/`, so `process samples/*.*` exits 0.
 /// Deterministic, so `cargo run --example make_samples` reproduces them byte for byte.
 pub fn samples() -> Vec<(&'static str, Vec<u8>)> {
     // A landscape photo-like gradient stored sideways, as a phone writes it: EXIF orientation
@@ -747,8 +748,8 @@ pub fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("photo.jpg", photo),
         ("logo_thumb.png", logo),
         ("texture_grayscale.webp", texture),
-        ("x_declares_5000x5000.png", liar),
-        ("x_gif_renamed.jpg", gif()),
+        ("hostile/x_declares_5000x5000.png", liar),
+        ("hostile/x_gif_renamed.jpg", gif()),
     ]
 }
 
