@@ -74,6 +74,14 @@ pub fn reset(endpoint: &str) {
 
 /// `(message, attributes)` of every SNS message moto says was published to `topic_arn`.
 pub fn sent(endpoint: &str, topic_arn: &str) -> Vec<(serde_json::Value, HashMap<String, String>)> {
+    sent_raw(endpoint, topic_arn)
+        .into_iter()
+        .map(|(body, attrs)| (serde_json::from_str(&body).unwrap(), attrs))
+        .collect()
+}
+
+/// `(message body as sent, attributes)` of every SNS message published to `topic_arn`.
+pub fn sent_raw(endpoint: &str, topic_arn: &str) -> Vec<(String, HashMap<String, String>)> {
     let data: serde_json::Value =
         serde_json::from_str(&moto_http(endpoint, "GET", "/moto-api/data.json")).unwrap();
     let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
@@ -88,7 +96,7 @@ pub fn sent(endpoint: &str, topic_arn: &str) -> Vec<(serde_json::Value, HashMap<
                 .unwrap_or_default()
         })
         .map(|n| {
-            let msg: serde_json::Value = serde_json::from_str(n[1].as_str().unwrap()).unwrap();
+            let msg = n[1].as_str().unwrap().to_owned();
             let attrs = n[3]
                 .as_object()
                 .map(|m| {
