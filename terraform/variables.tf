@@ -149,8 +149,8 @@ variable "max_input_bytes" {
   default     = 10485760
 
   validation {
-    condition     = var.max_input_bytes >= 1024 && var.max_input_bytes <= 52428800
-    error_message = "max_input_bytes must be between 1 KiB and 50 MiB."
+    condition     = var.max_input_bytes >= 1024 && var.max_input_bytes <= 10485760
+    error_message = "max_input_bytes must be between 1 KiB and 10 MiB (the function refuses to raise its limits)."
   }
 }
 
@@ -160,8 +160,8 @@ variable "max_dimension" {
   default     = 4096
 
   validation {
-    condition     = var.max_dimension >= 16 && var.max_dimension <= 8192
-    error_message = "max_dimension must be between 16 and 8192 (the memory default is sized for 4096)."
+    condition     = var.max_dimension >= 16 && var.max_dimension <= 4096
+    error_message = "max_dimension must be between 16 and 4096 (the function refuses to raise its limits)."
   }
 }
 
