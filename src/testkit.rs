@@ -13,6 +13,7 @@
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
     clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
     clippy::panic,
     reason = "fixture generator: every input is a constant of ours, so a failure is a bug in \
               the generator and should be loud, never a condition to handle"
@@ -78,7 +79,8 @@ pub fn gradient(w: u32, h: u32, layout: Layout) -> Pixels {
             let b = 220.0 - 170.0 * fy - ripple;
             let a = 255.0 * fx;
             let [r, g, b, a] = [r, g, b, a].map(|v| v.round().clamp(0.0, 255.0) as u8);
-            let luma = ((u32::from(r) * 299 + u32::from(g) * 587 + u32::from(b) * 114) / 1000) as u8;
+            let luma =
+                ((u32::from(r) * 299 + u32::from(g) * 587 + u32::from(b) * 114) / 1000) as u8;
             match layout {
                 Layout::Gray => data.push(luma),
                 Layout::GrayAlpha => data.extend_from_slice(&[luma, a]),
@@ -93,7 +95,8 @@ pub fn gradient(w: u32, h: u32, layout: Layout) -> Pixels {
 /// The colours of the four quadrants of [`quadrants`]: top-left, top-right, bottom-left,
 /// bottom-right. Strong and distinct, so they survive JPEG and can be told apart after any
 /// rotation or flip.
-pub const QUADRANT_COLOURS: [[u8; 3]; 4] = [[230, 20, 20], [20, 200, 20], [20, 20, 230], [240, 240, 240]];
+pub const QUADRANT_COLOURS: [[u8; 3]; 4] =
+    [[230, 20, 20], [20, 200, 20], [20, 20, 230], [240, 240, 240]];
 
 /// An upright, asymmetric RGB image: four flat quadrants of [`QUADRANT_COLOURS`].
 pub fn quadrants(w: u32, h: u32) -> Pixels {
@@ -221,7 +224,19 @@ impl Ifd {
         self.entries.push((tag, 5, vs.len() as u32, b));
     }
     fn size(&self) -> usize {
-        2 + 12 * self.entries.len() + 4 + self.entries.iter().map(|e| if e.3.len() > 4 { e.3.len() + (e.3.len() & 1) } else { 0 }).sum::<usize>()
+        2 + 12 * self.entries.len()
+            + 4
+            + self
+                .entries
+                .iter()
+                .map(|e| {
+                    if e.3.len() > 4 {
+                        e.3.len() + (e.3.len() & 1)
+                    } else {
+                        0
+                    }
+                })
+                .sum::<usize>()
     }
     /// Serialises at absolute TIFF offset `at`; values longer than 4 bytes follow the IFD.
     fn write(&self, out: &mut Vec<u8>, at: usize) {
@@ -254,14 +269,18 @@ impl Ifd {
 /// the orientation, plus (with `gps`) a GPS IFD with latitude, longitude and a map datum
 /// string carrying [`GPS_MARKER`].
 pub fn exif(orientation: Option<u16>, gps: bool) -> Vec<u8> {
-    let mut ifd0 = Ifd { entries: Vec::new() };
+    let mut ifd0 = Ifd {
+        entries: Vec::new(),
+    };
     ifd0.ascii(0x010F, "TestkitCam");
     ifd0.ascii(0x0110, "Model 1");
     if let Some(o) = orientation {
         ifd0.short(0x0112, o);
     }
     ifd0.ascii(0x013B, TEXT_MARKER);
-    let mut gps_ifd = Ifd { entries: Vec::new() };
+    let mut gps_ifd = Ifd {
+        entries: Vec::new(),
+    };
     if gps {
         gps_ifd.ascii(0x0001, "N");
         gps_ifd.rationals(0x0002, &[(51, 1), (30, 1), (243, 100)]);
@@ -463,8 +482,11 @@ pub fn png(p: &Pixels, meta: &Meta) -> Vec<u8> {
                 .expect("tEXt");
             enc.add_ztxt_chunk("Description".into(), TEXT_MARKER.repeat(8))
                 .expect("zTXt");
-            enc.add_itxt_chunk("XML:com.adobe.xmp".into(), String::from_utf8_lossy(&xmp_packet()).into_owned())
-                .expect("iTXt");
+            enc.add_itxt_chunk(
+                "XML:com.adobe.xmp".into(),
+                String::from_utf8_lossy(&xmp_packet()).into_owned(),
+            )
+            .expect("iTXt");
         }
         let mut w = enc.write_header().expect("PNG header");
         w.write_image_data(&p.data).expect("PNG data");
@@ -525,7 +547,11 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
         for &b in *part {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
     }
@@ -606,7 +632,13 @@ pub fn png_raw(ihdr: Ihdr, pixels: &[u8], chunks: &[(&[u8; 4], &[u8])]) -> Vec<u
     let mut head = Vec::new();
     head.extend_from_slice(&ihdr.width.to_be_bytes());
     head.extend_from_slice(&ihdr.height.to_be_bytes());
-    head.extend_from_slice(&[ihdr.bit_depth, ihdr.color_type, 0, 0, u8::from(ihdr.interlaced)]);
+    head.extend_from_slice(&[
+        ihdr.bit_depth,
+        ihdr.color_type,
+        0,
+        0,
+        u8::from(ihdr.interlaced),
+    ]);
     let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
     v.extend_from_slice(&png_chunk(b"IHDR", &head));
     for (kind, data) in chunks {
@@ -655,7 +687,8 @@ pub fn webp(p: &Pixels, meta: &Meta) -> Vec<u8> {
     if meta.text {
         enc.set_xmp_metadata(xmp_packet());
     }
-    enc.encode(&p.data, p.width, p.height, ct).expect("WebP encode");
+    enc.encode(&p.data, p.width, p.height, ct)
+        .expect("WebP encode");
     out
 }
 
@@ -726,7 +759,11 @@ pub fn samples() -> Vec<(&'static str, Vec<u8>)> {
         for x in 0..w {
             let (dx, dy) = (f64::from(x) - 160.0, f64::from(y) - 160.0);
             let r = (dx * dx + dy * dy).sqrt();
-            idx.push(if r > 150.0 { 0 } else { 1 + ((r / 10.0) as u8 % 15) });
+            idx.push(if r > 150.0 {
+                0
+            } else {
+                1 + ((r / 10.0) as u8 % 15)
+            });
         }
     }
     let logo = png_palette(w, h, &palette, &trns, &idx);
@@ -743,7 +780,11 @@ pub fn samples() -> Vec<(&'static str, Vec<u8>)> {
 
     // Hostile: a PNG header that declares 5000×5000 (over the 4096 limit) in front of a tiny
     // image, and a GIF wearing a .jpg name.
-    let liar = png_with_ihdr_size(&png(&gradient(8, 8, Layout::Rgb), &Meta::default()), 5000, 5000);
+    let liar = png_with_ihdr_size(
+        &png(&gradient(8, 8, Layout::Rgb), &Meta::default()),
+        5000,
+        5000,
+    );
     vec![
         ("photo.jpg", photo),
         ("logo_thumb.png", logo),
@@ -803,7 +844,8 @@ pub fn parts(bytes: &[u8]) -> Vec<String> {
     } else if bytes.starts_with(b"RIFF") {
         let mut pos = 12;
         while pos + 8 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+            let len =
+                u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
             out.push(String::from_utf8_lossy(&bytes[pos..pos + 4]).into_owned());
             pos += 8 + len + (len & 1);
         }
