@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Memory and time benchmark of the CLI on the shared benchmark inputs.
+#
+# Usage: scripts/bench.sh [--no-write]
+#
+# Builds the release binary, then runs
+#   /usr/bin/time -v target/release/image-processor process --op OP IN -o OUT
+# for every .jpg/.png/.webp in the inputs folder × every op, RUNS times each, and writes a
+# markdown table (median wall time, max peak RSS, per input × op) into BENCHMARKS.md between
+# the bench markers, with the date, the machine and the rustc version. --no-write prints the
+# table only.
+#
+# Environment:
+#   BENCH_INPUTS     folder of inputs (default: ../shared/bench-inputs beside the repo)
+#   BENCH_OPS        ops to run (default: "fit thumb grayscale")
+#   BENCH_RUNS       runs per input × op (default: 5)
+#   BENCH_RSS_LIMIT  peak RSS limit in MiB for the 4096×4096 JPEG and PNG (default: 128,
+#                    the smallest Lambda)
+#   BENCH_SANDBOX    the CLI's --sandbox mode (default: the CLI's default)
+#
+# Exit status: 0 when every run succeeded and every 4096×4096 JPEG/PNG run stayed within
+# BENCH_RSS_LIMIT; 1 otherwise (the table is written either way); 2 on usage errors.
+#
+# Peak RSS is what the kernel reports for the process tree: /usr/bin/time waits for the CLI,
+# and the CLI waits for its sandboxed worker, so the worker's peak is included.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+write=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-write) write=0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+inputs_dir="${BENCH_INPUTS:-$root/../shared/bench-inputs}"
+read -r -a ops <<< "${BENCH_OPS:-fit thumb grayscale}"
+runs="${BENCH_RUNS:-5}"
+rss_limit="${BENCH_RSS_LIMIT:-128}"
+sandbox_args=()
+if [[ -n "${BENCH_SANDBOX:-}" ]]; then
+  sandbox_args=(--sandbox "$BENCH_SANDBOX")
+fi
+
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_RUNS must be a positive integer" >&2; exit 2; }
+[[ -d "$inputs_dir" ]] || { echo "bench.sh: no inputs folder $inputs_dir (set BENCH_INPUTS)" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "bench.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+shopt -s nullglob
+inputs=("$inputs_dir"/*.jpg "$inputs_dir"/*.png "$inputs_dir"/*.webp)
+shopt -u nullglob
+[[ ${#inputs[@]} -gt 0 ]] || { echo "bench.sh: no .jpg/.png/.webp in $inputs_dir" >&2; exit 2; }
+
+echo "bench.sh: building the release binary" >&2
+cargo build --release --bin image-processor >&2
+bin="$root/target/release/image-processor"
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+  bin="$CARGO_TARGET_DIR/release/image-processor"
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Median of integers given one per line.
+median() {
+  sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'
+}
+
+rows=()
+failed=0
+over=()
+for input in "${inputs[@]}"; do
+  name="$(basename "$input")"
+  size="$(stat -c %s "$input")"
+  for op in "${ops[@]}"; do
+    walls=()
+    max_kb=0
+    status="ok"
+    for ((i = 1; i <= runs; i++)); do
+      out="$work/out-$name"
+      rm -f "$out"
+      set +e
+      /usr/bin/time -v -o "$work/time.txt" \
+        "$bin" process --op "$op" ${sandbox_args[@]+"${sandbox_args[@]}"} "$input" -o "$out" \
+        > "$work/record.json" 2> "$work/stderr.txt"
+      rc=$?
+      set -e
+      if [[ $rc -ne 0 ]]; then
+        status="exit $rc"
+        reason="$(sed -n 's/.*"reason":"\([^"]*\)".*/\1/p' "$work/record.json" | head -n 1)"
+        [[ -n "$reason" ]] && status="exit $rc ($reason)"
+        failed=1
+        echo "bench.sh: $name $op run $i: $status" >&2
+        sed -n '1,5p' "$work/stderr.txt" >&2
+      fi
+      wall="$(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$work/time.txt")"
+      # h:mm:ss or m:ss.ss → milliseconds.
+      ms="$(awk -v t="$wall" 'BEGIN { n = split(t, p, ":"); s = 0; for (k = 1; k <= n; k++) s = s * 60 + p[k]; printf "%d\n", s * 1000 + 0.5 }')"
+      kb="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.txt")"
+      walls+=("$ms")
+      (( kb > max_kb )) && max_kb="$kb"
+    done
+    med="$(printf '%s\n' "${walls[@]}" | median)"
+    mib="$(awk -v k="$max_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+    if [[ "$name" == *4096x4096* && ( "$name" == *.jpg || "$name" == *.png ) ]]; then
+      if awk -v m="$mib" -v l="$rss_limit" 'BEGIN { exit !(m > l) }'; then
+        over+=("$name $op: $mib MiB (limit $rss_limit MiB, over by $(awk -v m="$mib" -v l="$rss_limit" 'BEGIN { printf "%.1f", m - l }') MiB)")
+        status="OVER ${rss_limit} MiB"
+      fi
+    fi
+    rows+=("| \`$name\` | $size | $op | $med | $mib | $status |")
+    echo "bench.sh: $name $op: median ${med} ms, peak ${mib} MiB, $status" >&2
+  done
+done
+
+cpu="$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+table="$(
+  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores (${cpu:-unknown CPU}), $(rustc --version)."
+  echo "Each cell: ${runs} runs of \`image-processor process --op OP IN -o OUT\` (release build,"
+  echo "sandbox ${BENCH_SANDBOX:-default}); wall time is the median, peak RSS the maximum over the runs."
+  echo
+  echo "| input | bytes | op | median wall ms | peak RSS MiB | status |"
+  echo "|---|---:|---|---:|---:|---|"
+  printf '%s\n' "${rows[@]}"
+)"
+echo "$table"
+
+if [[ $write -eq 1 ]]; then
+  doc="$root/BENCHMARKS.md"
+  start="<!-- bench:start -->"
+  end="<!-- bench:end -->"
+  if [[ ! -f "$doc" ]] || ! grep -qF "$start" "$doc"; then
+    {
+      [[ -f "$doc" ]] && cat "$doc" && echo
+      echo "$start"
+      echo "$end"
+    } > "$work/doc.md"
+    cp "$work/doc.md" "$doc"
+  fi
+  printf '%s\n' "$table" > "$work/table.md"
+  awk -v start="$start" -v end="$end" -v tf="$work/table.md" '
+    $0 == start { print; while ((getline line < tf) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0 }
+    !skip { print }
+  ' "$doc" > "$work/new.md"
+  cp "$work/new.md" "$doc"
+  echo "bench.sh: wrote $doc" >&2
+fi
+
+if [[ ${#over[@]} -gt 0 ]]; then
+  echo "bench.sh: peak RSS over the limit:" >&2
+  printf '  %s\n' "${over[@]}" >&2
+  exit 1
+fi
+if [[ $failed -ne 0 ]]; then
+  echo "bench.sh: some runs failed (see the status column)" >&2
+  exit 1
+fi
