@@ -89,7 +89,10 @@ const FIELDS: [&str; 16] = [
 ];
 
 fn photo() -> Vec<u8> {
-    tk::jpeg(&tk::to_stored(&tk::gradient(1600, 1200, Layout::Rgb), 6), &Meta::phone(6))
+    tk::jpeg(
+        &tk::to_stored(&tk::gradient(1600, 1200, Layout::Rgb), 6),
+        &Meta::phone(6),
+    )
 }
 
 #[test]
@@ -97,11 +100,22 @@ fn process_out_dir_writes_outputs_and_one_record_per_input() {
     let dir = TempDir::new("outdir");
     let photo_bytes = photo();
     let a = dir.write("holiday.jpg", &photo_bytes);
-    let b = dir.write("icon_thumb.png", &tk::png(&tk::gradient(640, 320, Layout::Rgba), &Meta::phone(1)));
-    let c = dir.write("scan_grayscale.webp", &tk::webp(&tk::gradient(300, 200, Layout::Rgb), &Meta::default()));
+    let b = dir.write(
+        "icon_thumb.png",
+        &tk::png(&tk::gradient(640, 320, Layout::Rgba), &Meta::phone(1)),
+    );
+    let c = dir.write(
+        "scan_grayscale.webp",
+        &tk::webp(&tk::gradient(300, 200, Layout::Rgb), &Meta::default()),
+    );
     let out_dir = dir.path("out");
     let out = cli(&["process", s(&a), s(&b), s(&c), "--out-dir", s(&out_dir)]);
-    assert_eq!(code(&out), 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs = records(&out);
     assert_eq!(recs.len(), 3);
     for r in &recs {
@@ -117,22 +131,55 @@ fn process_out_dir_writes_outputs_and_one_record_per_input() {
         assert!(r["duration_ms"].as_f64().unwrap() >= 0.0);
         let written = std::fs::read(r["output"].as_str().unwrap()).unwrap();
         assert_eq!(written.len() as u64, r["out_bytes"].as_u64().unwrap());
-        assert_eq!(image_processor::core::record::sha256_hex(&written), r["out_sha256"]);
-        assert!(tk::find_metadata_marker(&written).is_none(), "metadata in {r}");
+        assert_eq!(
+            image_processor::core::record::sha256_hex(&written),
+            r["out_sha256"]
+        );
+        assert!(
+            tk::find_metadata_marker(&written).is_none(),
+            "metadata in {r}"
+        );
     }
     // The photo: stored 1200x1600 (sideways), fit to 1024 upright.
     assert_eq!(recs[0]["format"], "jpeg");
-    assert_eq!((recs[0]["width"].as_u64(), recs[0]["height"].as_u64()), (Some(1200), Some(1600)));
+    assert_eq!(
+        (recs[0]["width"].as_u64(), recs[0]["height"].as_u64()),
+        (Some(1200), Some(1600))
+    );
     assert_eq!(recs[0]["op"], "fit");
-    assert_eq!((recs[0]["out_width"].as_u64(), recs[0]["out_height"].as_u64()), (Some(1024), Some(768)));
+    assert_eq!(
+        (
+            recs[0]["out_width"].as_u64(),
+            recs[0]["out_height"].as_u64()
+        ),
+        (Some(1024), Some(768))
+    );
     assert_eq!(recs[0]["bytes"].as_u64(), Some(photo_bytes.len() as u64));
-    assert_eq!(recs[0]["sha256"], image_processor::core::record::sha256_hex(&photo_bytes));
-    assert_eq!(Path::new(recs[0]["output"].as_str().unwrap()), out_dir.join("holiday.jpg"));
+    assert_eq!(
+        recs[0]["sha256"],
+        image_processor::core::record::sha256_hex(&photo_bytes)
+    );
+    assert_eq!(
+        Path::new(recs[0]["output"].as_str().unwrap()),
+        out_dir.join("holiday.jpg")
+    );
     // The name picks the op.
     assert_eq!(recs[1]["op"], "thumb");
-    assert_eq!((recs[1]["out_width"].as_u64(), recs[1]["out_height"].as_u64()), (Some(200), Some(100)));
+    assert_eq!(
+        (
+            recs[1]["out_width"].as_u64(),
+            recs[1]["out_height"].as_u64()
+        ),
+        (Some(200), Some(100))
+    );
     assert_eq!(recs[2]["op"], "grayscale");
-    assert_eq!((recs[2]["out_width"].as_u64(), recs[2]["out_height"].as_u64()), (Some(300), Some(200)));
+    assert_eq!(
+        (
+            recs[2]["out_width"].as_u64(),
+            recs[2]["out_height"].as_u64()
+        ),
+        (Some(300), Some(200))
+    );
 }
 
 #[test]
@@ -141,21 +188,42 @@ fn process_to_one_file_and_op_override() {
     let a = dir.write("holiday.jpg", &photo());
     let dest = dir.path("small.jpg");
     let out = cli(&["process", s(&a), "-o", s(&dest), "--op", "thumb"]);
-    assert_eq!(code(&out), 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = &records(&out)[0];
     assert_eq!(r["op"], "thumb");
     // Stored sideways (1200x1600, orientation 6): the thumb is the upright landscape.
-    assert_eq!((r["out_width"].as_u64(), r["out_height"].as_u64()), (Some(200), Some(150)));
+    assert_eq!(
+        (r["out_width"].as_u64(), r["out_height"].as_u64()),
+        (Some(200), Some(150))
+    );
     let px = tk::decode(&std::fs::read(&dest).unwrap());
     assert_eq!((px.width, px.height), (200, 150));
     // --op grayscale overrides a _thumb name.
-    let t = dir.write("logo_thumb.png", &tk::png(&tk::gradient(500, 250, Layout::Rgb), &Meta::default()));
-    let out = cli(&["process", s(&t), "-o", s(&dir.path("g.png")), "--op", "grayscale"]);
+    let t = dir.write(
+        "logo_thumb.png",
+        &tk::png(&tk::gradient(500, 250, Layout::Rgb), &Meta::default()),
+    );
+    let out = cli(&[
+        "process",
+        s(&t),
+        "-o",
+        s(&dir.path("g.png")),
+        "--op",
+        "grayscale",
+    ]);
     assert_eq!(code(&out), 0);
     let r = &records(&out)[0];
     assert_eq!(r["op"], "grayscale");
     assert_eq!(r["out_width"].as_u64(), Some(500));
-    assert_eq!(tk::decode(&std::fs::read(dir.path("g.png")).unwrap()).layout, Layout::Gray);
+    assert_eq!(
+        tk::decode(&std::fs::read(dir.path("g.png")).unwrap()).layout,
+        Layout::Gray
+    );
     // -o takes exactly one input.
     let out = cli(&["process", s(&a), s(&t), "-o", s(&dir.path("x.jpg"))]);
     assert_eq!(code(&out), 2);
@@ -164,14 +232,28 @@ fn process_to_one_file_and_op_override() {
 #[test]
 fn a_rejected_input_exits_1_and_is_recorded() {
     let dir = TempDir::new("reject");
-    let good = dir.write("ok.png", &tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default()));
+    let good = dir.write(
+        "ok.png",
+        &tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default()),
+    );
     let gif = dir.write("cat.jpg", &tk::gif());
     let liar = dir.write(
         "big.png",
-        &tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 5000, 5000),
+        &tk::png_with_ihdr_size(
+            &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+            5000,
+            5000,
+        ),
     );
     let out_dir = dir.path("out");
-    let out = cli(&["process", s(&good), s(&gif), s(&liar), "--out-dir", s(&out_dir)]);
+    let out = cli(&[
+        "process",
+        s(&good),
+        s(&gif),
+        s(&liar),
+        "--out-dir",
+        s(&out_dir),
+    ]);
     assert_eq!(code(&out), 1);
     let recs = records(&out);
     assert_eq!(recs.len(), 3);
@@ -181,13 +263,23 @@ fn a_rejected_input_exits_1_and_is_recorded() {
     assert!(!recs[1]["message"].as_str().unwrap().is_empty());
     assert!(recs[1]["output"].is_null());
     assert_eq!(recs[2]["reason"], "too-large-dimensions");
-    assert_eq!(recs[2]["width"].as_u64(), Some(5000), "the header's claim is recorded");
+    assert_eq!(
+        recs[2]["width"].as_u64(),
+        Some(5000),
+        "the header's claim is recorded"
+    );
     for r in &recs[1..] {
         for f in FIELDS {
-            assert!(r.as_object().unwrap().contains_key(f), "record lacks {f}: {r}");
+            assert!(
+                r.as_object().unwrap().contains_key(f),
+                "record lacks {f}: {r}"
+            );
         }
     }
-    assert!(!out_dir.join("cat.jpg").exists(), "no output for a rejected input");
+    assert!(
+        !out_dir.join("cat.jpg").exists(),
+        "no output for a rejected input"
+    );
     assert!(out_dir.join("ok.png").exists());
 }
 
@@ -197,7 +289,13 @@ fn a_too_large_file_is_rejected_not_read_whole() {
     let img = tk::png(&tk::gradient(16, 16, Layout::Rgb), &Meta::default());
     let exact = dir.write("exact.png", &tk::pad_to(&img, 10_485_760));
     let over = dir.write("over.png", &tk::pad_to(&img, 10_485_761));
-    let out = cli(&["process", s(&exact), s(&over), "--out-dir", s(&dir.path("out"))]);
+    let out = cli(&[
+        "process",
+        s(&exact),
+        s(&over),
+        "--out-dir",
+        s(&dir.path("out")),
+    ]);
     assert_eq!(code(&out), 1);
     let recs = records(&out);
     assert_eq!(recs[0]["status"], "processed");
@@ -209,11 +307,19 @@ fn a_too_large_file_is_rejected_not_read_whole() {
 fn usage_and_io_errors_exit_2() {
     let dir = TempDir::new("usage");
     // A missing file.
-    let out = cli(&["process", s(&dir.path("nope.jpg")), "--out-dir", s(&dir.path("out"))]);
+    let out = cli(&[
+        "process",
+        s(&dir.path("nope.jpg")),
+        "--out-dir",
+        s(&dir.path("out")),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(!out.stderr.is_empty());
     // Bad usage: no output given, an unknown op, an unknown subcommand, no arguments.
-    let a = dir.write("a.png", &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()));
+    let a = dir.write(
+        "a.png",
+        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
+    );
     for args in [
         vec!["process", s(&a)],
         vec!["process", s(&a), "--out-dir", "x", "--op", "sepia"],
@@ -227,7 +333,13 @@ fn usage_and_io_errors_exit_2() {
     // --help is not an error.
     assert_eq!(code(&cli(&["--help"])), 0);
     // A missing file among good ones: the good ones are still processed, exit 2.
-    let out = cli(&["process", s(&a), s(&dir.path("gone.png")), "--out-dir", s(&dir.path("out"))]);
+    let out = cli(&[
+        "process",
+        s(&a),
+        s(&dir.path("gone.png")),
+        "--out-dir",
+        s(&dir.path("out")),
+    ]);
     assert_eq!(code(&out), 2);
     assert_eq!(records(&out).len(), 1);
 }
@@ -251,7 +363,11 @@ fn probe_reads_headers_only() {
     let a = dir.write("a.jpg", &photo());
     let liar = dir.write(
         "liar.png",
-        &tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 5000, 5000),
+        &tk::png_with_ihdr_size(
+            &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+            5000,
+            5000,
+        ),
     );
     let gif = dir.write("g.webp", &tk::gif());
     let out = cli(&["probe", s(&a)]);
@@ -259,7 +375,14 @@ fn probe_reads_headers_only() {
     let r = &records(&out)[0];
     assert_eq!(r["verdict"], "accept");
     assert_eq!(r["format"], "jpeg");
-    assert_eq!((r["width"].as_u64(), r["height"].as_u64(), r["frames"].as_u64()), (Some(1200), Some(1600), Some(1)));
+    assert_eq!(
+        (
+            r["width"].as_u64(),
+            r["height"].as_u64(),
+            r["frames"].as_u64()
+        ),
+        (Some(1200), Some(1600), Some(1))
+    );
     assert_eq!(r["sha256"].as_str().unwrap().len(), 64);
     let out = cli(&["probe", s(&a), s(&liar), s(&gif)]);
     assert_eq!(code(&out), 1);
@@ -280,16 +403,31 @@ fn bundled_samples_are_current_and_process() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, bytes) in tk::samples() {
         let path = root.join("samples").join(name);
-        let on_disk = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo run --example make_samples`)", path.display()));
+        let on_disk = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run `cargo run --example make_samples`)",
+                path.display()
+            )
+        });
         if name.ends_with(".jpg") && !name.starts_with("hostile/") {
             // JPEG encoding may differ in the last bit between SIMD paths; compare pixels.
             let (a, b) = (tk::decode(&on_disk), tk::decode(&bytes));
             assert_eq!((a.width, a.height), (b.width, b.height), "{name}");
-            let d: u64 = a.data.iter().zip(&b.data).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
-            assert!(d as f64 / a.data.len() as f64 <= 1.0, "{name} is stale: run make_samples");
+            let d: u64 = a
+                .data
+                .iter()
+                .zip(&b.data)
+                .map(|(x, y)| u64::from(x.abs_diff(*y)))
+                .sum();
+            assert!(
+                d as f64 / a.data.len() as f64 <= 1.0,
+                "{name} is stale: run make_samples"
+            );
         } else {
-            assert_eq!(on_disk, bytes, "{name} is stale: run `cargo run --example make_samples`");
+            assert_eq!(
+                on_disk, bytes,
+                "{name} is stale: run `cargo run --example make_samples`"
+            );
         }
     }
     let total: u64 = tk::samples().iter().map(|(_, b)| b.len() as u64).sum();
@@ -304,10 +442,22 @@ fn bundled_samples_are_current_and_process() {
     args.extend(good.iter().map(String::as_str));
     args.extend(["--out-dir", s(&dir.0)]);
     let out = cli(&args);
-    assert_eq!(code(&out), 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs = records(&out);
-    let photo = recs.iter().find(|r| r["input"].as_str().unwrap().ends_with("photo.jpg")).unwrap();
-    assert_eq!((photo["out_width"].as_u64(), photo["out_height"].as_u64()), (Some(640), Some(480)), "upright");
+    let photo = recs
+        .iter()
+        .find(|r| r["input"].as_str().unwrap().ends_with("photo.jpg"))
+        .unwrap();
+    assert_eq!(
+        (photo["out_width"].as_u64(), photo["out_height"].as_u64()),
+        (Some(640), Some(480)),
+        "upright"
+    );
     let hostile: Vec<String> = tk::samples()
         .iter()
         .filter(|(n, _)| n.starts_with("hostile/"))

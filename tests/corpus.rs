@@ -110,7 +110,10 @@ fn check_output(out: &Output, want: Option<(u32, u32)>, what: &str, problems: &m
         image_processor::core::decode::decode(&out.bytes, &h, &limits).map(|d| d.pixels)
     }) {
         Ok(px) if (px.width, px.height) == (out.width, out.height) => {}
-        Ok(px) => problems.push(format!("{what}: output decodes as {}x{}", px.width, px.height)),
+        Ok(px) => problems.push(format!(
+            "{what}: output decodes as {}x{}",
+            px.width, px.height
+        )),
         Err(r) => problems.push(format!("{what}: output does not decode again: {r}")),
     }
     for m in MARKERS {
@@ -127,7 +130,10 @@ fn every_corpus_row_is_as_expected() {
     let Ok(text) = std::fs::read_to_string(&manifest) else {
         eprintln!();
         eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!! corpus: SKIPPED, no {} (set IMAGE_PROCESSOR_CORPUS)", manifest.display());
+        eprintln!(
+            "!! corpus: SKIPPED, no {} (set IMAGE_PROCESSOR_CORPUS)",
+            manifest.display()
+        );
         eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
         println!("corpus: SKIPPED (no {})", manifest.display());
         return;

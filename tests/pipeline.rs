@@ -91,8 +91,9 @@ fn corpus_dir() -> Option<PathBuf> {
 /// Parts an output may have: image data only.
 fn allowed_part(fmt: Fmt, part: &str) -> bool {
     match fmt {
-        Fmt::Jpeg => matches!(part, "APP0" | "DQT" | "DHT" | "DRI" | "SOS")
-            || part.starts_with("SOF"),
+        Fmt::Jpeg => {
+            matches!(part, "APP0" | "DQT" | "DHT" | "DRI" | "SOS") || part.starts_with("SOF")
+        }
         Fmt::Png => matches!(part, "IHDR" | "IDAT" | "IEND"),
         Fmt::Webp => matches!(part, "VP8L" | "VP8 "),
     }
@@ -105,12 +106,18 @@ fn assert_clean(fmt: Fmt, out: &[u8], what: &str) {
     let parts = tk::parts(out);
     assert!(!parts.is_empty(), "{what}: output structure unreadable");
     for p in &parts {
-        assert!(allowed_part(fmt, p), "{what}: output has a {p:?} part: {parts:?}");
+        assert!(
+            allowed_part(fmt, p),
+            "{what}: output has a {p:?} part: {parts:?}"
+        );
     }
     if fmt == Fmt::Jpeg {
         // The one APP0 is the encoder's JFIF header, nothing else.
         let app0 = out.windows(5).any(|w| w == b"JFIF\0");
-        assert!(app0 || !parts.iter().any(|p| p == "APP0"), "{what}: APP0 is not JFIF");
+        assert!(
+            app0 || !parts.iter().any(|p| p == "APP0"),
+            "{what}: APP0 is not JFIF"
+        );
     }
 }
 
@@ -154,7 +161,10 @@ fn no_metadata_from_gray_jpeg_and_palette_png() {
     let exif = tk::exif(Some(1), true);
     let mut with_exif = pal[..33].to_vec(); // signature + IHDR
     with_exif.extend_from_slice(&tk::png_chunk(b"eXIf", &exif));
-    with_exif.extend_from_slice(&tk::png_chunk(b"tEXt", format!("Author\0{}", tk::TEXT_MARKER).as_bytes()));
+    with_exif.extend_from_slice(&tk::png_chunk(
+        b"tEXt",
+        format!("Author\0{}", tk::TEXT_MARKER).as_bytes(),
+    ));
     with_exif.extend_from_slice(&pal[33..]);
     assert!(tk::contains(&with_exif, tk::GPS_MARKER.as_bytes()));
     assert_clean(Fmt::Png, &ok(&with_exif, Op::Fit).bytes, "palette PNG");
@@ -177,7 +187,12 @@ fn corpus_gps_jpeg_loses_its_gps() {
 /// Checks that `p` shows the four quadrants of `testkit::quadrants` upright.
 fn assert_upright(p: &Pixels, tolerance: f64, what: &str) {
     let (w, h) = (p.width, p.height);
-    let centres = [(w / 4, h / 4), (3 * w / 4, h / 4), (w / 4, 3 * h / 4), (3 * w / 4, 3 * h / 4)];
+    let centres = [
+        (w / 4, h / 4),
+        (3 * w / 4, h / 4),
+        (w / 4, 3 * h / 4),
+        (3 * w / 4, 3 * h / 4),
+    ];
     for (q, (cx, cy)) in centres.into_iter().enumerate() {
         let got = tk::mean_rgb(p, cx, cy, (w.min(h) / 8).max(1));
         let want = tk::QUADRANT_COLOURS[q];
@@ -223,8 +238,16 @@ fn orientation_applies_to_thumb_and_grayscale_too() {
     let op = naming::op_for_name("portrait_thumb.jpg");
     assert_eq!(op, Op::Thumb);
     let out = ok(&input, op);
-    assert_eq!((out.width, out.height), (150, 200), "thumb is upright, axes swapped");
-    assert_upright(&tk::decode(&out.bytes), 40.0, "thumb of a sideways portrait");
+    assert_eq!(
+        (out.width, out.height),
+        (150, 200),
+        "thumb is upright, axes swapped"
+    );
+    assert_upright(
+        &tk::decode(&out.bytes),
+        40.0,
+        "thumb of a sideways portrait",
+    );
     let gray = ok(&input, Op::Grayscale);
     assert_eq!((gray.width, gray.height), (300, 400));
     let fit = ok(&input, Op::Fit);
@@ -253,7 +276,10 @@ fn corpus_landscape_orientations_match_orientation_one() {
     for o in 2..=8 {
         let p = load(&format!("sharp__Landscape_{o}.jpg"));
         let d = mean_abs_diff(&reference, &p);
-        assert!(d < 8.0, "Landscape_{o} differs from Landscape_1 by {d:.2} on average");
+        assert!(
+            d < 8.0,
+            "Landscape_{o} differs from Landscape_1 by {d:.2} on average"
+        );
     }
 }
 
@@ -269,7 +295,10 @@ fn cmyk_and_ycck_jpegs_decode_to_the_right_colours() {
         let out = ok(&input, Op::Fit);
         let px = tk::decode(&out.bytes);
         let d = mean_abs_diff(&rgb, &px);
-        assert!(d < 10.0, "{kind:?}: mean abs difference {d:.2} from the RGB source");
+        assert!(
+            d < 10.0,
+            "{kind:?}: mean abs difference {d:.2} from the RGB source"
+        );
     }
 }
 
@@ -290,7 +319,10 @@ fn corpus_cmyk_sample_matches_the_rgb_sample() {
             .map(|(a, b)| u64::from(a[c].abs_diff(b[c])))
             .sum();
         let mean = sum as f64 / f64::from(rgb.width * rgb.height);
-        assert!(mean < 10.0, "channel {c}: CMYK differs from RGB by {mean:.2} on average");
+        assert!(
+            mean < 10.0,
+            "channel {c}: CMYK differs from RGB by {mean:.2} on average"
+        );
     }
 }
 
@@ -309,12 +341,20 @@ fn display_p3_profile_is_converted_to_srgb() {
     let out = tk::decode(&ok(&input, Op::Fit).bytes);
     let t = ColorProfile::new_from_slice(&p3)
         .unwrap()
-        .create_transform_8bit(L::Rgb, &ColorProfile::new_srgb(), L::Rgb, TransformOptions::default())
+        .create_transform_8bit(
+            L::Rgb,
+            &ColorProfile::new_srgb(),
+            L::Rgb,
+            TransformOptions::default(),
+        )
         .unwrap();
     let mut want = vec![0u8; src.data.len()];
     t.transform(&src.data, &mut want).unwrap();
     let want = Pixels::new(48, 32, Layout::Rgb, want).unwrap();
-    assert!(mean_abs_diff(&out, &want) < 1.0, "P3 was not converted to sRGB");
+    assert!(
+        mean_abs_diff(&out, &want) < 1.0,
+        "P3 was not converted to sRGB"
+    );
     // And the conversion did something: P3 values taken as sRGB would be visibly off.
     assert!(mean_abs_diff(&src, &want) > 2.0);
     // An sRGB profile changes nothing.
@@ -343,13 +383,27 @@ fn palette_trns_transparency_is_kept() {
         }
     }
     idx[7] = 2;
-    let input = tk::png_palette(8, 8, &[0, 0, 255, 255, 0, 0, 0, 255, 0], &[0, 255, 128], &idx);
+    let input = tk::png_palette(
+        8,
+        8,
+        &[0, 0, 255, 255, 0, 0, 0, 255, 0],
+        &[0, 255, 128],
+        &idx,
+    );
     let out = ok(&input, Op::Fit);
     let px = tk::decode(&out.bytes);
     assert_eq!(px.layout, Layout::Rgba, "PNG output keeps alpha");
     assert_eq!(&px.data[0..4][3..], &[0], "transparent entry");
-    assert_eq!(&px.data[4 * 4..4 * 4 + 4], &[255, 0, 0, 255], "opaque entry");
-    assert_eq!(&px.data[7 * 4..7 * 4 + 4], &[0, 255, 0, 128], "half-transparent entry");
+    assert_eq!(
+        &px.data[4 * 4..4 * 4 + 4],
+        &[255, 0, 0, 255],
+        "opaque entry"
+    );
+    assert_eq!(
+        &px.data[7 * 4..7 * 4 + 4],
+        &[0, 255, 0, 128],
+        "half-transparent entry"
+    );
     // Resized, the alpha survives too, and transparent stays transparent.
     let mut big = vec![0u8; 400 * 300];
     for (i, v) in big.iter_mut().enumerate() {
@@ -360,7 +414,11 @@ fn palette_trns_transparency_is_kept() {
     assert_eq!((px.width, px.height, px.layout), (200, 150, Layout::Rgba));
     assert_eq!(px.data[3], 0, "left edge transparent");
     let right = (75 * 200 + 199) * 4;
-    assert_eq!(&px.data[right..right + 4], &[255, 0, 0, 255], "right edge opaque red");
+    assert_eq!(
+        &px.data[right..right + 4],
+        &[255, 0, 0, 255],
+        "right edge opaque red"
+    );
 }
 
 #[test]
@@ -372,7 +430,11 @@ fn rgb_trns_colour_key_becomes_alpha() {
         color_type: 2,
         interlaced: false,
     };
-    let input = tk::png_raw(ihdr, &[10, 20, 30, 200, 100, 50], &[(b"tRNS", &[0, 10, 0, 20, 0, 30])]);
+    let input = tk::png_raw(
+        ihdr,
+        &[10, 20, 30, 200, 100, 50],
+        &[(b"tRNS", &[0, 10, 0, 20, 0, 30])],
+    );
     let px = tk::decode(&ok(&input, Op::Fit).bytes);
     assert_eq!(px.layout, Layout::Rgba);
     assert_eq!(px.data[3], 0);
@@ -382,7 +444,12 @@ fn rgb_trns_colour_key_becomes_alpha() {
 #[test]
 fn sixteen_bit_png_comes_out_8_bit() {
     let src = tk::gradient(20, 10, Layout::Rgba);
-    for (ct, layout) in [(6u8, Layout::Rgba), (2, Layout::Rgb), (0, Layout::Gray), (4, Layout::GrayAlpha)] {
+    for (ct, layout) in [
+        (6u8, Layout::Rgba),
+        (2, Layout::Rgb),
+        (0, Layout::Gray),
+        (4, Layout::GrayAlpha),
+    ] {
         let p = tk::gradient(20, 10, layout);
         let ihdr = tk::Ihdr {
             width: 20,
@@ -440,14 +507,23 @@ fn grayscale_output_is_gray() {
     // PNG: gray colour type, ITU-R 601 luma as Pillow's "L".
     let red = Pixels::new(2, 1, Layout::Rgb, vec![255, 0, 0, 0, 0, 255]).unwrap();
     let px = tk::decode(&ok(&tk::png(&red, &Meta::default()), Op::Grayscale).bytes);
-    assert_eq!((px.layout, px.data.as_slice()), (Layout::Gray, &[76u8, 29][..]));
+    assert_eq!(
+        (px.layout, px.data.as_slice()),
+        (Layout::Gray, &[76u8, 29][..])
+    );
     // WebP: R = G = B whatever the decoder's channel layout.
     let px = tk::decode(&ok(&tk::webp(&rgb, &Meta::default()), Op::Grayscale).bytes);
     let ch = px.layout.channels();
     assert!(ch >= 3, "WebP decodes to RGB(A)");
-    assert!(px.data.chunks(ch).all(|c| c[0] == c[1] && c[1] == c[2]), "WebP output is gray");
+    assert!(
+        px.data.chunks(ch).all(|c| c[0] == c[1] && c[1] == c[2]),
+        "WebP output is gray"
+    );
     // Grayscale keeps the oriented size, never resizes.
-    let big = ok(&tk::png(&tk::gradient(1500, 30, Layout::Rgb), &Meta::default()), Op::Grayscale);
+    let big = ok(
+        &tk::png(&tk::gradient(1500, 30, Layout::Rgb), &Meta::default()),
+        Op::Grayscale,
+    );
     assert_eq!((big.width, big.height), (1500, 30));
 }
 
@@ -469,7 +545,11 @@ fn alpha_is_kept_when_resizing_png_and_webp() {
     let rgba = tk::gradient(1600, 400, Layout::Rgba);
     for fmt in [Fmt::Png, Fmt::Webp] {
         let px = tk::decode(&ok(&encode(fmt, &rgba, &Meta::default()), Op::Fit).bytes);
-        assert_eq!((px.width, px.height, px.layout), (1024, 256, Layout::Rgba), "{fmt:?}");
+        assert_eq!(
+            (px.width, px.height, px.layout),
+            (1024, 256, Layout::Rgba),
+            "{fmt:?}"
+        );
         // Alpha rises left to right in the source; so it must in the output.
         let row = 128 * 1024 * 4;
         let (left, right) = (px.data[row + 3], px.data[row + 1023 * 4 + 3]);
@@ -480,8 +560,18 @@ fn alpha_is_kept_when_resizing_png_and_webp() {
 #[test]
 fn progressive_and_gray_jpegs_decode() {
     let rgb = tk::gradient(120, 90, Layout::Rgb);
-    let prog = tk::jpeg_with(&rgb, &Meta::phone(1), tk::JpegOpts { quality: 90, progressive: true });
-    assert!(tk::parts(&prog).iter().any(|p| p == "SOF2"), "fixture is progressive");
+    let prog = tk::jpeg_with(
+        &rgb,
+        &Meta::phone(1),
+        tk::JpegOpts {
+            quality: 90,
+            progressive: true,
+        },
+    );
+    assert!(
+        tk::parts(&prog).iter().any(|p| p == "SOF2"),
+        "fixture is progressive"
+    );
     let px = tk::decode(&ok(&prog, Op::Fit).bytes);
     assert!(mean_abs_diff(&px, &rgb) < 6.0);
     let gray = tk::gradient(120, 90, Layout::Gray);
@@ -535,16 +625,72 @@ fn dimension_boundary_4096_allowed_4097_rejected() {
 #[test]
 fn lying_headers_are_rejected_before_decoding() {
     let cases: Vec<(&str, Vec<u8>, Reason)> = vec![
-        ("PNG IHDR 5000x5000", tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 5000, 5000), Reason::TooLargeDimensions),
-        ("PNG IHDR 4097x4096", tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 4097, 4096), Reason::TooLargeDimensions),
-        ("PNG IHDR u32::MAX", tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), u32::MAX, u32::MAX), Reason::TooLargeDimensions),
-        ("PNG IHDR 0x4", tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 0, 4), Reason::Corrupt),
-        ("PNG IHDR 4096x4096 over a 4x4 image", tk::png_with_ihdr_size(&tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()), 4096, 4096), Reason::Corrupt),
-        ("JPEG SOF 65535x65535", tk::jpeg_sof_header(65535, 65535), Reason::TooLargeDimensions),
-        ("JPEG SOF 4097x4096", tk::jpeg_sof_header(4097, 4096), Reason::TooLargeDimensions),
+        (
+            "PNG IHDR 5000x5000",
+            tk::png_with_ihdr_size(
+                &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+                5000,
+                5000,
+            ),
+            Reason::TooLargeDimensions,
+        ),
+        (
+            "PNG IHDR 4097x4096",
+            tk::png_with_ihdr_size(
+                &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+                4097,
+                4096,
+            ),
+            Reason::TooLargeDimensions,
+        ),
+        (
+            "PNG IHDR u32::MAX",
+            tk::png_with_ihdr_size(
+                &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+                u32::MAX,
+                u32::MAX,
+            ),
+            Reason::TooLargeDimensions,
+        ),
+        (
+            "PNG IHDR 0x4",
+            tk::png_with_ihdr_size(
+                &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+                0,
+                4,
+            ),
+            Reason::Corrupt,
+        ),
+        (
+            "PNG IHDR 4096x4096 over a 4x4 image",
+            tk::png_with_ihdr_size(
+                &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
+                4096,
+                4096,
+            ),
+            Reason::Corrupt,
+        ),
+        (
+            "JPEG SOF 65535x65535",
+            tk::jpeg_sof_header(65535, 65535),
+            Reason::TooLargeDimensions,
+        ),
+        (
+            "JPEG SOF 4097x4096",
+            tk::jpeg_sof_header(4097, 4096),
+            Reason::TooLargeDimensions,
+        ),
         ("JPEG SOF 0x10", tk::jpeg_sof_header(0, 10), Reason::Corrupt),
-        ("WebP VP8L 16384x16384", tk::webp_vp8l_header(16384, 16384), Reason::TooLargeDimensions),
-        ("WebP VP8L 4096x4097", tk::webp_vp8l_header(4096, 4097), Reason::TooLargeDimensions),
+        (
+            "WebP VP8L 16384x16384",
+            tk::webp_vp8l_header(16384, 16384),
+            Reason::TooLargeDimensions,
+        ),
+        (
+            "WebP VP8L 4096x4097",
+            tk::webp_vp8l_header(4096, 4097),
+            Reason::TooLargeDimensions,
+        ),
     ];
     for (what, bytes, want) in cases {
         let r = reject(&bytes, Op::Fit);
@@ -579,7 +725,10 @@ fn one_pixel_wide_images_keep_at_least_one_pixel() {
         (1, 4096, Op::Fit, (1, 1024)),
         (3, 4000, Op::Thumb, (1, 200)),
     ] {
-        let out = ok(&tk::png(&tk::gradient(w, h, Layout::Gray), &Meta::default()), op);
+        let out = ok(
+            &tk::png(&tk::gradient(w, h, Layout::Gray), &Meta::default()),
+            op,
+        );
         assert_eq!((out.width, out.height), want, "{w}x{h} {op:?}");
         let px = tk::decode(&out.bytes);
         assert_eq!((px.width, px.height), want);
@@ -597,7 +746,10 @@ fn fit_never_enlarges_and_rounds_half_up() {
         ((1025, 1025), Op::Fit, (1024, 1024)),
         ((200, 201), Op::Thumb, (199, 200)),
     ] {
-        let out = ok(&tk::webp(&tk::gradient(w, h, Layout::Rgb), &Meta::default()), op);
+        let out = ok(
+            &tk::webp(&tk::gradient(w, h, Layout::Rgb), &Meta::default()),
+            op,
+        );
         assert_eq!((out.width, out.height), want, "{w}x{h} {op:?}");
     }
 }
@@ -616,7 +768,10 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
         ("GIF".into(), tk::gif()),
         ("BMP".into(), b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0".to_vec()),
         ("TIFF".into(), b"II*\0\x08\0\0\0".to_vec()),
-        ("SVG".into(), b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec()),
+        (
+            "SVG".into(),
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(),
+        ),
         ("HTML".into(), b"<!DOCTYPE html><html></html>".to_vec()),
         ("PNG signature only".into(), png[..8].to_vec()),
         ("JPEG SOI only".into(), vec![0xFF, 0xD8, 0xFF]),
@@ -636,8 +791,14 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
             j[3] = 0xC3;
             j
         }),
-        ("JPEG headers without tables".into(), tk::jpeg_sof_header(8, 8)),
-        ("PNG 5000x5000 header".into(), tk::png_with_ihdr_size(&png, 5000, 5000)),
+        (
+            "JPEG headers without tables".into(),
+            tk::jpeg_sof_header(8, 8),
+        ),
+        (
+            "PNG 5000x5000 header".into(),
+            tk::png_with_ihdr_size(&png, 5000, 5000),
+        ),
         ("too large".into(), tk::pad_to(&png, 10_485_761)),
     ];
     for cut in [png.len() / 3, png.len() - 13, png.len() - 1] {
@@ -694,18 +855,65 @@ fn unsupported_formats_are_refused_whatever_the_name() {
 #[test]
 fn mutated_inputs_never_reach_the_panic_path() {
     let seeds: Vec<(&str, Vec<u8>)> = vec![
-        ("jpeg", tk::jpeg(&tk::gradient(24, 16, Layout::Rgb), &Meta::phone(6))),
-        ("progressive jpeg", tk::jpeg_with(&tk::gradient(24, 16, Layout::Rgb), &Meta::default(), tk::JpegOpts { quality: 80, progressive: true })),
-        ("cmyk jpeg", tk::cmyk_jpeg(&tk::gradient(16, 16, Layout::Rgb), tk::CmykKind::Ycck)),
-        ("png", tk::png(&tk::gradient(24, 16, Layout::Rgba), &Meta::phone(3))),
-        ("interlaced png", tk::png_raw(tk::Ihdr { width: 9, height: 7, bit_depth: 16, color_type: 2, interlaced: true }, &tk::to_16bit(&tk::gradient(9, 7, Layout::Rgb).data), &[])),
-        ("palette png", tk::png_palette(4, 4, &[0, 0, 0, 255, 255, 255], &[0, 128], &[0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0])),
-        ("webp", tk::webp(&tk::gradient(24, 16, Layout::Rgba), &Meta::phone(8))),
+        (
+            "jpeg",
+            tk::jpeg(&tk::gradient(24, 16, Layout::Rgb), &Meta::phone(6)),
+        ),
+        (
+            "progressive jpeg",
+            tk::jpeg_with(
+                &tk::gradient(24, 16, Layout::Rgb),
+                &Meta::default(),
+                tk::JpegOpts {
+                    quality: 80,
+                    progressive: true,
+                },
+            ),
+        ),
+        (
+            "cmyk jpeg",
+            tk::cmyk_jpeg(&tk::gradient(16, 16, Layout::Rgb), tk::CmykKind::Ycck),
+        ),
+        (
+            "png",
+            tk::png(&tk::gradient(24, 16, Layout::Rgba), &Meta::phone(3)),
+        ),
+        (
+            "interlaced png",
+            tk::png_raw(
+                tk::Ihdr {
+                    width: 9,
+                    height: 7,
+                    bit_depth: 16,
+                    color_type: 2,
+                    interlaced: true,
+                },
+                &tk::to_16bit(&tk::gradient(9, 7, Layout::Rgb).data),
+                &[],
+            ),
+        ),
+        (
+            "palette png",
+            tk::png_palette(
+                4,
+                4,
+                &[0, 0, 0, 255, 255, 255],
+                &[0, 128],
+                &[0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0],
+            ),
+        ),
+        (
+            "webp",
+            tk::webp(&tk::gradient(24, 16, Layout::Rgba), &Meta::phone(8)),
+        ),
     ];
     let mut rng = tk::Rng(0x1234_5678_9ABC_DEF1);
     let mut runs = 0;
     for (what, seed) in &seeds {
-        let mut cases: Vec<Vec<u8>> = (0..seed.len()).step_by((seed.len() / 24).max(1)).map(|n| seed[..n].to_vec()).collect();
+        let mut cases: Vec<Vec<u8>> = (0..seed.len())
+            .step_by((seed.len() / 24).max(1))
+            .map(|n| seed[..n].to_vec())
+            .collect();
         for _ in 0..60 {
             let mut m = seed.clone();
             for _ in 0..=rng.below(4) {

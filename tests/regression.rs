@@ -23,7 +23,10 @@ fn small_flat_colour_jpeg_output_reads_back_with_the_same_colours() {
     let input = tk::jpeg(&tk::quadrants(64, 40), &Meta::default());
     let out = process(&input, &Job { op: Op::Fit }, &Limits::default()).unwrap();
     let px = tk::decode(&out.bytes);
-    for (q, (cx, cy)) in [(16, 10), (48, 10), (16, 30), (48, 30)].into_iter().enumerate() {
+    for (q, (cx, cy)) in [(16, 10), (48, 10), (16, 30), (48, 30)]
+        .into_iter()
+        .enumerate()
+    {
         let got = tk::mean_rgb(&px, cx, cy, 5);
         let want = tk::QUADRANT_COLOURS[q];
         for c in 0..3 {
@@ -36,8 +39,16 @@ fn small_flat_colour_jpeg_output_reads_back_with_the_same_colours() {
     // And processing the output again keeps the colours (the re-upload case).
     let again = process(&out.bytes, &Job { op: Op::Fit }, &Limits::default()).unwrap();
     let px2 = tk::decode(&again.bytes);
-    let diff: u64 = px.data.iter().zip(&px2.data).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
-    assert!(diff as f64 / (px.data.len() as f64) < 3.0, "re-processing shifted colours");
+    let diff: u64 = px
+        .data
+        .iter()
+        .zip(&px2.data)
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    assert!(
+        diff as f64 / (px.data.len() as f64) < 3.0,
+        "re-processing shifted colours"
+    );
     let _ = Layout::Rgb;
 }
 
@@ -49,8 +60,20 @@ fn small_flat_colour_jpeg_output_reads_back_with_the_same_colours() {
 fn ycck_jpeg_is_not_inverted() {
     let rgb = tk::gradient(64, 48, Layout::Rgb);
     let input = tk::cmyk_jpeg(&rgb, tk::CmykKind::Ycck);
-    let px = tk::decode(&process(&input, &Job { op: Op::Fit }, &Limits::default()).unwrap().bytes);
-    let diff: u64 = px.data.iter().zip(&rgb.data).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+    let px = tk::decode(
+        &process(&input, &Job { op: Op::Fit }, &Limits::default())
+            .unwrap()
+            .bytes,
+    );
+    let diff: u64 = px
+        .data
+        .iter()
+        .zip(&rgb.data)
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
     let mean = diff as f64 / rgb.data.len() as f64;
-    assert!(mean < 10.0, "YCCK output differs from its RGB source by {mean:.1} on average");
+    assert!(
+        mean < 10.0,
+        "YCCK output differs from its RGB source by {mean:.1} on average"
+    );
 }
