@@ -21,6 +21,11 @@
 pub mod aws;
 pub mod config;
 pub mod core;
+#[cfg(feature = "events")]
+#[path = "aws/event.rs"]
+pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod local;
 pub mod ports;
 pub mod runner;

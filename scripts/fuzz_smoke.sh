@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The fuzz smoke CI runs: installs cargo-fuzz (scripts/tools.sh fuzz), seeds the corpora,
+# builds every target and runs each one briefly, so a target that no longer builds or that
+# crashes at once fails the build. Prints a summary table; exits non-zero if any target
+# failed to build or found a crash (or a leak, a timeout, an out-of-memory).
+#
+# Usage: scripts/fuzz_smoke.sh [TARGET...]      (default: every target)
+#   FUZZ_SECONDS   seconds per target (default 30)
+#   FUZZ_RSS_MB    libFuzzer's -rss_limit_mb (default 2048)
+#   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 120)
+#
+# Long runs are not for CI: see fuzz/README.md (`cargo +nightly fuzz run decode`).
+# cargo-fuzz needs a nightly compiler. When no `nightly` toolchain is installed, the stable
+# one is used with RUSTC_BOOTSTRAP=1, which unlocks the same -Z sanitizer flags.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+seconds="${FUZZ_SECONDS:-30}"
+rss_mb="${FUZZ_RSS_MB:-2048}"
+timeout_s="${FUZZ_TIMEOUT:-120}"
+all_targets=(decode probe decode_jpeg decode_png decode_webp s3_event naming)
+if [[ $# -gt 0 ]]; then
+  targets=("$@")
+else
+  targets=("${all_targets[@]}")
+fi
+
+scripts/tools.sh fuzz
+export PATH="$root/.tools/fuzz/bin:$PATH"
+
+toolchain=()
+if cargo +nightly --version >/dev/null 2>&1; then
+  toolchain=(+nightly)
+else
+  echo "fuzz_smoke.sh: no nightly toolchain; using the stable one with RUSTC_BOOTSTRAP=1" >&2
+  export RUSTC_BOOTSTRAP=1
+fi
+
+scripts/fuzz_seed.sh
+
+logs="$root/fuzz/artifacts/smoke"
+mkdir -p "$logs"
+
+# One row per target: name, result, execs, exec/s, coverage, detail.
+rows=()
+failed=0
+
+echo "==> building the fuzz targets"
+if ! cargo "${toolchain[@]}" fuzz build >"$logs/build.log" 2>&1; then
+  tail -n 40 "$logs/build.log" >&2
+  for t in "${targets[@]}"; do
+    rows+=("$t|BUILD FAILED|-|-|-|see $logs/build.log")
+  done
+  failed=1
+else
+  for t in "${targets[@]}"; do
+    echo "==> fuzzing $t for ${seconds}s"
+    log="$logs/$t.log"
+    rc=0
+    cargo "${toolchain[@]}" fuzz run "$t" -- \
+      -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" \
+      -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
+    cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 || true)"
+    if [[ $rc -eq 0 ]]; then
+      rows+=("$t|ok|${execs:--}|${speed:--}|${cov:--}|")
+    else
+      failed=1
+      kind="$(grep -Eo 'ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+|error\[E[0-9]+\]' "$log" | head -n 1 || true)"
+      artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
+      rows+=("$t|FAILED (rc $rc)|${execs:--}|${speed:--}|${cov:--}|${kind:-see $log} ${artifact}")
+      tail -n 40 "$log" >&2
+    fi
+  done
+fi
+
+echo
+printf '%-12s  %-16s  %10s  %8s  %-22s  %s\n' target result execs exec/s coverage detail
+printf '%-12s  %-16s  %10s  %8s  %-22s  %s\n' ------ ------ ----- ------ -------- ------
+for row in "${rows[@]}"; do
+  IFS='|' read -r t result execs speed cov detail <<<"$row"
+  printf '%-12s  %-16s  %10s  %8s  %-22s  %s\n' "$t" "$result" "$execs" "$speed" "$cov" "$detail"
+done
+echo
+if [[ $failed -ne 0 ]]; then
+  echo "fuzz_smoke.sh: FAILED (logs in $logs)"
+  exit 1
+fi
+echo "fuzz_smoke.sh: all ${#targets[@]} targets built and ran ${seconds}s without a crash"
