@@ -47,9 +47,12 @@ pub enum Fetched {
     /// The body: at most `limit + 1` bytes, so a body longer than the limit shows as one
     /// byte too many, whatever its Content-Length said.
     Body(Vec<u8>),
-    /// The object the event named is no longer there (deleted, or replaced by a newer
-    /// upload whose own event will follow).
-    Gone,
+    /// The object (or the pinned version) does not exist any more: S3 answered 404
+    /// (`NoSuchKey`, `NoSuchVersion`). It was deleted after its event was sent.
+    Deleted,
+    /// The object exists but is not the one the event announced: S3 answered 412 to the
+    /// pinned ETag, so it was overwritten since, and the newer upload's own event follows.
+    Replaced,
 }
 
 /// An output object to write.
@@ -112,6 +115,59 @@ pub enum ClaimOutcome {
     Busy,
 }
 
+/// A request to move a key's "latest" guard forward to this event's sequencer.
+///
+/// The guard is one item per key (`pk = <bucket>/<key>`, `sk = "#latest"`) holding the highest
+/// sequencer handled so far. Moving it is conditional (`seq` absent, lower, or equal — equal
+/// so that a retry of the same event passes again), and, for an event that will write the
+/// output, it also takes a short write lock so that two versions of one key never write
+/// their outputs at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advance {
+    /// `<bucket>/<key>`, as in [`RecordKey::pk`].
+    pub pk: String,
+    /// The event's sequencer in its comparable form ([`comparable_sequencer`]).
+    pub seq: String,
+    /// `Some((owner, lease_until_ms))` to also take the write lock (the output is about to
+    /// be written); `None` for outcomes that write nothing.
+    pub lock: Option<(String, u64)>,
+    /// Now, epoch milliseconds (an expired lock may be taken over).
+    pub now_ms: u64,
+    /// Epoch seconds after which the guard item may be deleted (DynamoDB TTL).
+    pub expires_at: u64,
+}
+
+/// What an attempt to move the guard found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdvanceOutcome {
+    /// The guard now holds our sequencer (and the lock, if asked for).
+    Advanced,
+    /// A newer event of the same key was handled already: this one is superseded.
+    Older { latest: String },
+    /// Our sequencer is still the newest, but another live invocation holds the write lock.
+    Locked,
+}
+
+/// The width S3 sequencers are padded to before they are compared. S3 sends them as
+/// upper-case hex of varying length (18 digits today) and says to compare two of them by
+/// left-padding the shorter with zeros; padding all to one fixed width makes DynamoDB's
+/// byte-wise string comparison (`<` in a condition expression) order them as numbers.
+pub const SEQUENCER_WIDTH: usize = 64;
+
+/// An S3 sequencer as a fixed-width, upper-case hex string, or `None` when it is not hex or
+/// longer than [`SEQUENCER_WIDTH`] (such a value cannot be ordered, so no guard is used).
+pub fn comparable_sequencer(seq: &str) -> Option<String> {
+    if seq.is_empty() || seq.len() > SEQUENCER_WIDTH || !seq.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    Some(format!(
+        "{:0>width$}",
+        seq.to_ascii_uppercase(),
+        width = SEQUENCER_WIDTH
+    ))
+}
+
 /// The records table.
 pub trait RecordStore: Send + Sync {
     /// Creates the claim, or takes over an expired one, or one we hold already.
@@ -130,6 +186,16 @@ pub trait RecordStore: Send + Sync {
         key: &RecordKey,
         owner: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The key's "latest" guard: the highest comparable sequencer handled, if any
+    /// (a strongly consistent read).
+    fn latest(&self, pk: &str) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// Moves the guard to `adv.seq` if no newer event was handled (see [`Advance`]).
+    fn advance(
+        &self,
+        adv: &Advance,
+    ) -> impl Future<Output = Result<AdvanceOutcome, PortError>> + Send;
+    /// Gives the write lock back (only if `owner` holds it).
+    fn unlock(&self, pk: &str, owner: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Where a notification goes.
@@ -156,4 +222,35 @@ pub trait Notifier: Send + Sync {
         topic: Topic,
         note: &Notification,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_sequencers_order_as_numbers() {
+        // Different lengths: a plain string comparison would put "FF" after "100".
+        let short = comparable_sequencer("FF").unwrap();
+        let long = comparable_sequencer("100").unwrap();
+        assert!(short < long);
+        assert_eq!(short.len(), SEQUENCER_WIDTH);
+        // Case does not change the order, and leading zeros do not change the value.
+        assert_eq!(
+            comparable_sequencer("00ab").unwrap(),
+            comparable_sequencer("AB").unwrap()
+        );
+        let a = comparable_sequencer("0055B1A5F3E41D0E6A").unwrap();
+        let b = comparable_sequencer("0055B1A5F3E41D0E6B").unwrap();
+        assert!(a < b);
+    }
+
+    #[test]
+    fn unorderable_sequencers_have_no_guard() {
+        assert_eq!(comparable_sequencer(""), None);
+        assert_eq!(comparable_sequencer("12G4"), None);
+        assert_eq!(comparable_sequencer(&"1".repeat(SEQUENCER_WIDTH + 1)), None);
+        assert!(comparable_sequencer(&"F".repeat(SEQUENCER_WIDTH)).is_some());
+    }
 }

@@ -402,7 +402,7 @@ async fn newer_sequencer_is_processed_again_and_a_stale_replay_is_not() {
     assert_eq!((out.width, out.height), (60, 40), "the newer upload wins");
 
     // The first event was already handled: a duplicate. A first-time but stale event
-    // (its ETag no longer matches the object) writes nothing.
+    // (a sequencer below the latest handled) writes nothing, and its record says why.
     let s = h
         .handle(&event(&[ev1.clone()]), &inv("req-3"))
         .await
@@ -411,7 +411,12 @@ async fn newer_sequencer_is_processed_again_and_a_stale_replay_is_not() {
     let mut stale = ev1;
     stale.sequencer = format!("{:018X}", 0x18);
     let s = h.handle(&event(&[stale]), &inv("req-4")).await.unwrap();
-    assert_eq!(dispositions(&s), vec![Disposition::Superseded]);
+    assert_eq!(
+        dispositions(&s),
+        vec![Disposition::Superseded {
+            reason: "older-than-latest"
+        }]
+    );
     let out = probe(
         &w.get("processed/same.jpg").await.unwrap(),
         &Limits::default(),
@@ -425,7 +430,281 @@ async fn newer_sequencer_is_processed_again_and_a_stale_replay_is_not() {
         .filter(|i| i["status"] == "processed")
         .collect();
     assert_eq!(done.len(), 2, "one record per sequencer");
+    assert_eq!(items.len(), 3, "and one for the stale event");
+    let notes = w.notes();
+    assert_eq!(notes.len(), 3);
+    assert_eq!(notes[2].1["status"], "superseded");
+}
+
+/// A versioned bucket, and S3 delivering the events of two versions of one key out of
+/// order: version 2 is processed first, then version 1's event arrives. The output stays
+/// version 2's image (written once), and version 1 gets a `superseded` record and
+/// notification saying why. The sequencers have different lengths, so a plain string
+/// comparison would order them the wrong way round.
+#[tokio::test]
+async fn older_version_arriving_after_a_newer_one_is_superseded() {
+    let Some(ep) = endpoint("older_version_arriving_after_a_newer_one_is_superseded") else {
+        return;
+    };
+    let _g = MOTO.lock().await;
+    let w = World::new(&ep, true, true).await;
+    let h = handler(&w).await;
+    let v1_img = jpeg(120, 90);
+    let v2_img = jpeg(60, 40);
+    let (etag1, ver1) = w.put("uploads/order.jpg", &v1_img).await;
+    let (etag2, ver2) = w.put("uploads/order.jpg", &v2_img).await;
+    assert_ne!(ver1, ver2);
+    let mut ev1 = Ev::put("uploads/order.jpg", v1_img.len(), 0);
+    ev1.etag = Some(etag1);
+    ev1.version_id = ver1.clone();
+    ev1.sequencer = "FF00000000000000".into();
+    let mut ev2 = Ev::put("uploads/order.jpg", v2_img.len(), 0);
+    ev2.etag = Some(etag2);
+    ev2.version_id = ver2.clone();
+    ev2.sequencer = "1000000000000000000".into();
+    assert!(
+        ev1.sequencer > ev2.sequencer,
+        "unpadded, the older one sorts last"
+    );
+
+    let s = h.handle(&event(&[ev2]), &inv("req-v2")).await.unwrap();
+    assert_eq!(dispositions(&s), vec![Disposition::Processed]);
+    let s = h
+        .handle(&event(&[ev1.clone()]), &inv("req-v1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dispositions(&s),
+        vec![Disposition::Superseded {
+            reason: "older-than-latest"
+        }],
+        "an older version never replaces a newer output"
+    );
+
+    let out = probe(
+        &w.get("processed/order.jpg").await.unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height), (60, 40), "still version 2's image");
+    let versions =
+        w.s3.list_object_versions()
+            .bucket(BUCKET)
+            .prefix("processed/order.jpg")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "the older event wrote nothing"
+    );
+
+    let items = w.items().await;
+    assert_eq!(items.len(), 2);
+    let old = items
+        .iter()
+        .find(|i| Some(&i["sk"]) == ver1.as_ref())
+        .expect("a record for version 1");
+    assert_eq!(old["status"], "superseded");
+    assert_eq!(old["reason"], "older-than-latest");
+    assert!(
+        old["message"].contains("1000000000000000000"),
+        "{}",
+        old["message"]
+    );
+    assert!(!old.contains_key("output_key") && !old.contains_key("claim_owner"));
+    let new = items
+        .iter()
+        .find(|i| Some(&i["sk"]) == ver2.as_ref())
+        .unwrap();
+    assert_eq!(new["status"], "processed");
+
+    let guards = w.guards().await;
+    assert_eq!(guards.len(), 1);
+    assert_eq!(guards[0]["pk"], "images/uploads/order.jpg");
+    assert_eq!(guards[0]["seq"], format!("{:0>64}", "1000000000000000000"));
+    assert!(
+        !guards[0].contains_key("writer"),
+        "the write lock was given back"
+    );
+
+    let notes = w.notes();
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[1].1["status"], "superseded");
+    assert_eq!(notes[1].1["reason"], "older-than-latest");
+    assert_eq!(notes[1].0["sk"], ver1.clone().unwrap());
+    assert!(w.alerts().is_empty(), "out of order is not hostile");
+
+    // Its redelivery is an ordinary duplicate: nothing more is written or sent.
+    let s = h.handle(&event(&[ev1]), &inv("req-v1b")).await.unwrap();
+    assert_eq!(dispositions(&s), vec![Disposition::Duplicate]);
     assert_eq!(w.notes().len(), 2);
+}
+
+/// Another live invocation holds the write lock of the key (it is writing an older
+/// version's output): a newer event waits for it, then fails so that Lambda retries, and
+/// the retry, once the lock is given back, writes the newer output.
+#[tokio::test]
+async fn a_held_write_lock_makes_a_newer_version_wait_then_retry() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let Some(ep) = endpoint("a_held_write_lock_makes_a_newer_version_wait_then_retry") else {
+        return;
+    };
+    let _g = MOTO.lock().await;
+    let w = World::new(&ep, true, true).await;
+    let h = handler(&w).await;
+    let img = png(40, 30);
+    let (etag, version) = w.put("uploads/locked.png", &img).await;
+    let mut ev = Ev::put("uploads/locked.png", img.len(), 0x20);
+    ev.etag = Some(etag);
+    ev.version_id = version;
+    let far = inv("x").deadline_ms + 600_000;
+    w.ddb
+        .put_item()
+        .table_name(TABLE)
+        .item("pk", A::S("images/uploads/locked.png".into()))
+        .item("sk", A::S("#latest".into()))
+        .item("seq", A::S(format!("{:0>64}", "10")))
+        .item("writer", A::S("req-older".into()))
+        .item("writer_until", A::N(far.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = h
+        .handle(&event(&[ev.clone()]), &inv("req-newer"))
+        .await
+        .expect_err("a held lock fails the invocation after a short wait");
+    assert!(err.message.contains("write lock"), "{err}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    assert!(w.get("processed/locked.png").await.is_none());
+    assert!(w.notes().is_empty());
+    assert_eq!(w.items().await[0]["lease_until"], "0", "claim given back");
+
+    // The older writer finishes and gives the lock back; Lambda's retry goes through.
+    w.ddb
+        .update_item()
+        .table_name(TABLE)
+        .key("pk", A::S("images/uploads/locked.png".into()))
+        .key("sk", A::S("#latest".into()))
+        .update_expression("REMOVE writer, writer_until")
+        .send()
+        .await
+        .unwrap();
+    let s = h.handle(&event(&[ev]), &inv("req-newer")).await.unwrap();
+    assert_eq!(dispositions(&s), vec![Disposition::Processed]);
+    assert!(w.get("processed/locked.png").await.is_some());
+    assert_eq!(w.guards().await[0]["seq"], format!("{:0>64}", "20"));
+}
+
+/// An object deleted (or overwritten) between its event and its processing: S3 answers the
+/// pinned read with 404 (or 412). That is final: a `superseded` record and a notification,
+/// no output, and the invocation succeeds (no retries into the dead-letter queue).
+#[tokio::test]
+async fn deleted_or_replaced_before_processing_is_recorded_not_retried() {
+    let Some(ep) = endpoint("deleted_or_replaced_before_processing_is_recorded_not_retried") else {
+        return;
+    };
+    let _g = MOTO.lock().await;
+    let w = World::new(&ep, true, false).await;
+    let h = handler(&w).await;
+    let img = jpeg(32, 32);
+
+    // Deleted (NoSuchKey).
+    let (etag, _) = w.put("uploads/deleted.jpg", &img).await;
+    w.s3.delete_object()
+        .bucket(BUCKET)
+        .key("uploads/deleted.jpg")
+        .send()
+        .await
+        .unwrap();
+    let mut deleted = Ev::put("uploads/deleted.jpg", img.len(), 1);
+    deleted.etag = Some(etag);
+
+    // Overwritten since the event (the ETag no longer matches).
+    let (old_etag, _) = w.put("uploads/replaced.jpg", &img).await;
+    w.put("uploads/replaced.jpg", &png(8, 8)).await;
+    let mut replaced = Ev::put("uploads/replaced.jpg", img.len(), 2);
+    replaced.etag = Some(old_etag);
+
+    let s = h
+        .handle(&event(&[deleted.clone(), replaced]), &inv("req-gone"))
+        .await
+        .expect("a deleted object is a final outcome, not a dependency failure");
+    assert_eq!(
+        dispositions(&s),
+        vec![
+            Disposition::Superseded {
+                reason: "object-deleted"
+            },
+            Disposition::Superseded {
+                reason: "object-replaced"
+            },
+        ]
+    );
+    assert!(w.get("processed/deleted.jpg").await.is_none());
+    assert!(w.get("processed/replaced.jpg").await.is_none());
+    let items = w.items().await;
+    assert_eq!(items.len(), 2);
+    for (key, reason) in [
+        ("uploads/deleted.jpg", "object-deleted"),
+        ("uploads/replaced.jpg", "object-replaced"),
+    ] {
+        let item = items
+            .iter()
+            .find(|i| i["pk"] == format!("{BUCKET}/{key}"))
+            .unwrap();
+        assert_eq!(item["status"], "superseded");
+        assert_eq!(item["reason"], reason);
+        assert!(!item.contains_key("sha256") && !item.contains_key("output_key"));
+    }
+    let notes = w.notes();
+    assert_eq!(notes.len(), 2);
+    assert!(notes.iter().all(|(_, a)| a["status"] == "superseded"));
+    assert!(w.alerts().is_empty());
+
+    // A redelivery finds the final record: nothing is retried or sent again.
+    let s = h
+        .handle(&event(&[deleted]), &inv("req-gone-2"))
+        .await
+        .unwrap();
+    assert_eq!(dispositions(&s), vec![Disposition::Duplicate]);
+    assert_eq!(w.notes().len(), 2);
+}
+
+/// On a versioned bucket the event pins the version; a version deleted for good answers
+/// `NoSuchVersion` (404), which is final in the same way.
+#[tokio::test]
+async fn a_deleted_version_is_recorded_not_retried() {
+    let Some(ep) = endpoint("a_deleted_version_is_recorded_not_retried") else {
+        return;
+    };
+    let _g = MOTO.lock().await;
+    let w = World::new(&ep, true, true).await;
+    let h = handler(&w).await;
+    let img = webp(24, 24);
+    let (etag, version) = w.put("uploads/v.webp", &img).await;
+    w.s3.delete_object()
+        .bucket(BUCKET)
+        .key("uploads/v.webp")
+        .set_version_id(version.clone())
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Ev::put("uploads/v.webp", img.len(), 1);
+    ev.etag = Some(etag);
+    ev.version_id = version;
+    let s = h.handle(&event(&[ev]), &inv("req-ver")).await.unwrap();
+    assert_eq!(
+        dispositions(&s),
+        vec![Disposition::Superseded {
+            reason: "object-deleted"
+        }]
+    );
+    assert_eq!(w.items().await[0]["reason"], "object-deleted");
+    assert_eq!(w.notes().len(), 1);
+    assert!(w.get("processed/v.webp").await.is_none());
 }
 
 #[tokio::test]

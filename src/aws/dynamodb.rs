@@ -3,15 +3,24 @@
 //! Item layout (the contract Terraform builds the table for): hash key `pk` (S), range key
 //! `sk` (S), TTL attribute `expires_at` (N, epoch seconds). While a record is in progress
 //! the item is a claim: `status = "claimed"`, `claim_owner`, `lease_until` (N, epoch ms).
+//!
+//! Beside the records of a key sits its "latest" guard: `sk = "#latest"` (no version id or
+//! sequencer starts with `#`), `seq` (S, the highest sequencer handled, padded to a fixed
+//! width so that string order is numeric order), `expires_at`, and while an output is
+//! being written `writer` (S, request id) and `writer_until` (N, epoch ms).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ports::{Claim, ClaimOutcome, PortError, RecordKey, RecordStore};
+use crate::ports::{
+    Advance, AdvanceOutcome, Claim, ClaimOutcome, PortError, RecordKey, RecordStore,
+};
 
 const CLAIMED: &str = "claimed";
+/// The sort key of a key's "latest" guard item.
+pub const LATEST_SK: &str = "#latest";
 
 /// DynamoDB adapter for [`RecordStore`].
 #[derive(Debug, Clone)]
@@ -55,6 +64,17 @@ pub fn to_attribute(v: &serde_json::Value) -> Option<AttributeValue> {
 
 fn key_attrs(key: &RecordKey) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(&key.pk)), ("sk".to_owned(), s(&key.sk))])
+}
+
+fn latest_key(pk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(LATEST_SK))])
+}
+
+fn is_conditional_failure<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(|x| x.is_conditional_check_failed_exception())
 }
 
 fn err<E, R>(operation: &'static str, e: &SdkError<E, R>) -> PortError
@@ -173,6 +193,81 @@ impl RecordStore for DynamoRecords {
                 Ok(())
             }
             Err(e) => Err(err("dynamodb:UpdateItem", &e)),
+        }
+    }
+
+    async fn latest(&self, pk: &str) -> Result<Option<String>, PortError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(latest_key(pk)))
+            .consistent_read(true)
+            .projection_expression("seq")
+            .send()
+            .await
+            .map_err(|e| err("dynamodb:GetItem (latest)", &e))?;
+        Ok(got
+            .item()
+            .and_then(|i| i.get("seq"))
+            .and_then(|a| a.as_s().ok())
+            .cloned())
+    }
+
+    async fn advance(&self, adv: &Advance) -> Result<AdvanceOutcome, PortError> {
+        // Equal passes: it is this same event again (a retry), which must be able to finish.
+        let newest = "(attribute_not_exists(seq) OR seq <= :new)";
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(latest_key(&adv.pk)))
+            .expression_attribute_values(":new", s(&adv.seq))
+            .expression_attribute_values(":exp", n(adv.expires_at));
+        req = match &adv.lock {
+            Some((owner, until)) => req
+                .update_expression(
+                    "SET seq = :new, expires_at = :exp, writer = :owner, writer_until = :until",
+                )
+                .condition_expression(format!(
+                    "{newest} AND (attribute_not_exists(writer) OR writer = :owner OR writer_until < :now)"
+                ))
+                .expression_attribute_values(":owner", s(owner))
+                .expression_attribute_values(":until", n(*until))
+                .expression_attribute_values(":now", n(adv.now_ms)),
+            None => req
+                .update_expression("SET seq = :new, expires_at = :exp")
+                .condition_expression(newest),
+        };
+        match req.send().await {
+            Ok(_) => Ok(AdvanceOutcome::Advanced),
+            Err(e) if is_conditional_failure(&e) => {
+                // Either a newer event was handled, or a live writer holds the lock.
+                match self.latest(&adv.pk).await? {
+                    Some(latest) if latest > adv.seq => Ok(AdvanceOutcome::Older { latest }),
+                    _ => Ok(AdvanceOutcome::Locked),
+                }
+            }
+            Err(e) => Err(err("dynamodb:UpdateItem (latest)", &e)),
+        }
+    }
+
+    async fn unlock(&self, pk: &str, owner: &str) -> Result<(), PortError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(latest_key(pk)))
+            .update_expression("REMOVE writer, writer_until")
+            .condition_expression("writer = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Not ours any more (it expired and was taken over): nothing to give back.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(err("dynamodb:UpdateItem (unlock)", &e)),
         }
     }
 }

@@ -18,27 +18,63 @@
 //!    handled already: a duplicate delivery stops here (no output, no record, no
 //!    notification). If another live invocation holds the claim, this one stops too: should
 //!    the holder fail, its own retry finishes the work.
-//! 2. **Read and process**: bounded GetObject pinned to the event's version/ETag, then the
-//!    pipeline through the [`Runner`].
-//! 3. **Output**: PutObject of the processed image. It is a pure function of the input, so
-//!    writing it again on a retry writes the same bytes.
-//! 4. **Notify**: publish the record to the notifications topic (and hostile rejections to
+//! 2. **Check the guard**: every key has a "latest" item (`sk = "#latest"`) holding the
+//!    highest S3 `sequencer` handled for it, padded to a fixed width
+//!    ([`comparable_sequencer`]) so that DynamoDB's string order is numeric order. If it is
+//!    already past this event's sequencer, a newer upload of the key was handled: this
+//!    event is **superseded** (`older-than-latest`) and nothing is read.
+//! 3. **Read and process**: bounded GetObject pinned to the event's version/ETag, then the
+//!    pipeline through the [`Runner`]. A pinned read S3 answers with 404 (`NoSuchKey`,
+//!    `NoSuchVersion`) is superseded (`object-deleted`); with 412 (the ETag no longer
+//!    matches) it is superseded (`object-replaced`). Both are final, like a rejection.
+//! 4. **Advance the guard**: an UpdateItem moves `seq` to ours on the condition
+//!    `attribute_not_exists(seq) OR seq <= :new` (*equal* passes, so a retry of this same
+//!    event gets through again). When an output is to be written, the same update takes
+//!    the key's write lock (`writer`, `writer_until` = our lease), on the further condition
+//!    that no other live invocation holds it. If the condition fails because a newer
+//!    sequencer is there, the outcome becomes superseded (`older-than-latest`) and no
+//!    output is written; if only the lock is taken, we wait a few seconds for it, then fail
+//!    the invocation so that Lambda retries. The lock closes the race in which an older
+//!    version passes this step, a newer one passes it and writes, and the older one then
+//!    overwrites the newer output: the older one holds the lock until its write is done,
+//!    and the newer one writes after it.
+//! 5. **Output**: PutObject of the processed image, then the lock is given back. The
+//!    output is a pure function of the input, so writing it again on a retry writes the
+//!    same bytes.
+//! 6. **Notify**: publish the record to the notifications topic (and hostile rejections to
 //!    the security-alerts topic).
-//! 5. **Finish**: a conditional PutItem replaces our claim by the final record (only while
+//! 7. **Finish**: a conditional PutItem replaces our claim by the final record (only while
 //!    we still hold the claim).
 //!
-//! Any dependency failure in steps 2–5 gives the claim back (best effort) and fails the
-//! invocation, so Lambda retries it; the retry takes the claim again and redoes steps 2–5.
-//! Nothing is half-written in a way the retry cannot finish: the output is overwritten with
-//! the same bytes, and the final record is written last, so "final record exists" implies
-//! "output and notification done". The one thing a crash between steps 4 and 5 can cause is
-//! a second notification on the retry: notifications are at-least-once on failure paths and
-//! exactly-once on duplicate deliveries; subscribers deduplicate on `(pk, sk)` if they must.
+//! Any dependency failure in steps 2–7 gives the claim (and the lock) back, best effort,
+//! and fails the invocation, so Lambda retries it; the retry takes the claim again and
+//! redoes steps 2–7. Nothing is half-written in a way the retry cannot finish: the guard
+//! already holding our sequencer lets the same event through again, the output is
+//! overwritten with the same bytes, and the final record is written last, so "final record
+//! exists" implies "output and notification done". If a newer version was handled between
+//! the failure and the retry, the retry finds the guard past it and records the event as
+//! superseded: the output is then the newer one's, which is what it should be. The one
+//! thing a crash between steps 6 and 7 can cause is a second notification on the retry:
+//! notifications are at-least-once on failure paths and exactly-once on duplicate
+//! deliveries; subscribers deduplicate on `(pk, sk)` if they must.
 //!
 //! A newer upload of the same key has a new version id (or a higher sequencer), so it is a
-//! new record and is processed again. An event whose object has since been replaced or
-//! deleted finds its pinned read refused ([`Fetched::Gone`]): it writes nothing and gives
-//! its claim back, because the newer object's own event does the work.
+//! new record and is processed again. Every final outcome moves the guard, rejections
+//! included: "latest" means the newest upload of the key *handled*, so a late event of an
+//! older version never replaces what a newer upload produced, nor brings back an output
+//! after a newer upload was rejected. An event without a usable sequencer (S3 always sends
+//! one) is handled without the guard, and says so in the log.
+//!
+//! # Superseded events
+//!
+//! An event that is out of date when it is handled gets a final record with status
+//! `superseded` and a reason: `older-than-latest` (a newer upload of the key was handled
+//! first: S3 does not deliver events in order), `object-replaced` (the object was
+//! overwritten after the event; the newer upload's own event does the work) or
+//! `object-deleted` (the object was deleted before it was processed). It is notified like
+//! every other outcome (status attribute `superseded`), writes no output, and is not
+//! retried. It is not a rejection: the upload was not bad, only overtaken, so it does not
+//! count towards rejection alarms.
 //!
 //! # Errors by blame
 //!
@@ -62,11 +98,25 @@ use crate::core::pipeline::check_size;
 use crate::core::record::sha256_hex;
 use crate::core::{Blame, Job, Reason, Rejection};
 use crate::ports::{
-    Claim, ClaimOutcome, Fetched, Notification, Notifier, ObjectRef, ObjectStore, PortError,
-    PutRequest, RecordKey, RecordStore, Topic,
+    comparable_sequencer, Advance, AdvanceOutcome, Claim, ClaimOutcome, Fetched, Notification,
+    Notifier, ObjectRef, ObjectStore, PortError, PutRequest, RecordKey, RecordStore, Topic,
 };
 use crate::runner::Runner;
 use crate::telemetry;
+
+/// The status of an event that was out of date when it was handled (see the module doc).
+pub const SUPERSEDED: &str = "superseded";
+/// A newer upload of the same key was handled first.
+pub const OLDER_THAN_LATEST: &str = "older-than-latest";
+/// The object was overwritten after the event (its pinned ETag no longer matches).
+pub const OBJECT_REPLACED: &str = "object-replaced";
+/// The object (or the pinned version) was deleted before it was processed.
+pub const OBJECT_DELETED: &str = "object-deleted";
+
+/// How long, in total, an event waits for another invocation's write lock on the same key
+/// before it fails and leaves the rest to Lambda's retry. A lock is held for one PutObject,
+/// so a few seconds is plenty; waiting longer would only spend the function's time.
+const LOCK_WAIT_MS: u64 = 5_000;
 
 /// What the handler needs from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +152,11 @@ pub enum Disposition {
     Duplicate,
     /// Another live invocation is handling it.
     Busy,
-    /// The object the event names has been replaced or deleted since.
-    Superseded,
+    /// Out of date when handled: recorded and notified with status `superseded`, no
+    /// output written (`older-than-latest`, `object-replaced` or `object-deleted`).
+    Superseded {
+        reason: &'static str,
+    },
 }
 
 /// The function's response: one entry per event record (logged; S3's asynchronous
@@ -179,10 +232,19 @@ pub struct Handler<O, R, N> {
     settings: Settings,
 }
 
-/// What [`Handler::work`] decided, before notification and the final record.
-enum Work {
-    Done(Box<Outcome>),
-    Superseded,
+/// What [`Handler::work`] decided: the outcome, and the output to write if any. Nothing has
+/// been written yet.
+struct Work {
+    outcome: Box<Outcome>,
+    write: Option<Pending>,
+}
+
+/// A processed output, waiting for the guard.
+struct Pending {
+    key: String,
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    metadata: Vec<(&'static str, String)>,
 }
 
 impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
@@ -293,22 +355,27 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
             }
         }
 
+        let seq = obj.sequencer.as_deref().and_then(comparable_sequencer);
+        if seq.is_none() {
+            tracing::warn!(request_id = %inv.request_id, pk = %rk.pk, sk = %rk.sk, sequencer = ?obj.sequencer, "no orderable sequencer; handled without the latest guard");
+        }
         let finished = async {
-            match self.work(obj, &rk, &claim, inv, started).await? {
-                Work::Superseded => Ok(None),
-                Work::Done(outcome) => {
-                    self.notify(&outcome).await?;
-                    let item = serde_json::to_value(&*outcome)
-                        .map_err(|e| PortError::new("serialize", e.to_string()))?;
-                    self.records.finish(&rk, &inv.request_id, &item).await?;
-                    Ok(Some(outcome))
-                }
-            }
+            let work = self
+                .work(obj, &rk, &claim, inv, started, seq.as_deref())
+                .await?;
+            let outcome = self
+                .commit(work, &rk, &claim, inv, started, seq.as_deref())
+                .await?;
+            self.notify(&outcome).await?;
+            let item = serde_json::to_value(&*outcome)
+                .map_err(|e| PortError::new("serialize", e.to_string()))?;
+            self.records.finish(&rk, &inv.request_id, &item).await?;
+            Ok(outcome)
         }
         .await;
 
         match finished {
-            Ok(Some(outcome)) => {
+            Ok(outcome) => {
                 tracing::info!(
                     request_id = %inv.request_id,
                     key = %outcome.key,
@@ -321,17 +388,18 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
                     sandbox_layers = outcome.sandbox_layers.join(","),
                     "outcome"
                 );
-                telemetry::emit_outcome(&outcome);
+                // The metric lines know processed / rejected / failed; a superseded event is
+                // none of them (it would count as Failed), so it shows in the log line above,
+                // the record and the notification only.
+                if outcome.status != SUPERSEDED {
+                    telemetry::emit_outcome(&outcome);
+                }
                 Ok(match (outcome.status, outcome.reason) {
                     ("processed", _) => Disposition::Processed,
                     ("rejected", Some(reason)) => Disposition::Rejected { reason },
+                    (SUPERSEDED, Some(reason)) => Disposition::Superseded { reason },
                     _ => Disposition::Failed,
                 })
-            }
-            Ok(None) => {
-                tracing::info!(request_id = %inv.request_id, pk = %rk.pk, sk = %rk.sk, "object replaced or deleted since the event; nothing to do");
-                self.release(&rk, inv).await;
-                Ok(Disposition::Superseded)
             }
             Err(e) => {
                 self.release(&rk, inv).await;
@@ -348,6 +416,7 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
         }
     }
 
+    /// Steps 2–3: the guard check, the read and the pipeline. Writes nothing.
     async fn work(
         &self,
         obj: &EventObject,
@@ -355,6 +424,7 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
         claim: &Claim,
         inv: &Invocation,
         started: Instant,
+        seq: Option<&str>,
     ) -> Result<Work, PortError> {
         let s = &self.settings;
         let limits = self.runner.limits().clone();
@@ -397,8 +467,30 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
             out.reason = Some(r.reason.code());
             out.message = r.message;
             out.duration_ms = elapsed_ms(started);
-            Ok(Work::Done(Box::new(out)))
+            Ok(Work {
+                outcome: Box::new(out),
+                write: None,
+            })
         };
+        let superseded = |mut out: Outcome, reason: &'static str, message: String| {
+            out.status = SUPERSEDED;
+            out.reason = Some(reason);
+            out.message = message;
+            out.duration_ms = elapsed_ms(started);
+            Ok(Work {
+                outcome: Box::new(out),
+                write: None,
+            })
+        };
+
+        // A newer upload of this key was handled already: do not even read this one.
+        if let Some(seq) = seq {
+            if let Some(latest) = self.records.latest(&rk.pk).await? {
+                if latest.as_str() > seq {
+                    return superseded(out, OLDER_THAN_LATEST, older_message(&latest));
+                }
+            }
+        }
 
         let key = match &obj.key {
             Ok(k) => k,
@@ -442,7 +534,22 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
             .get_bounded(&pinned, limits.max_input_bytes)
             .await?
         {
-            Fetched::Gone => return Ok(Work::Superseded),
+            Fetched::Deleted => {
+                return superseded(
+                    out,
+                    OBJECT_DELETED,
+                    "the object was deleted before it was processed; nothing written".to_owned(),
+                )
+            }
+            Fetched::Replaced => {
+                return superseded(
+                    out,
+                    OBJECT_REPLACED,
+                    "the object was overwritten after this event (its ETag no longer matches); \
+                     the newer upload's own event does the work"
+                        .to_owned(),
+                )
+            }
             Fetched::Body(b) => b,
         };
         out.bytes = u64::try_from(input.len()).unwrap_or(u64::MAX);
@@ -491,15 +598,6 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
         if let Some(sha) = &out.sha256 {
             metadata.push(("source-sha256", sha.clone()));
         }
-        self.objects
-            .put(&PutRequest {
-                key: &out_key,
-                bytes: &processed.bytes,
-                content_type: processed.format.mime(),
-                metadata,
-            })
-            .await?;
-
         out.status = "processed";
         out.message = format!(
             "{} {}x{} -> {} {}x{}",
@@ -518,9 +616,95 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
         out.out_height = Some(processed.height);
         out.out_bytes = Some(u64::try_from(processed.bytes.len()).unwrap_or(u64::MAX));
         out.out_sha256 = Some(sha256_hex(&processed.bytes));
-        out.output_key = Some(out_key);
+        out.output_key = Some(out_key.clone());
         out.duration_ms = elapsed_ms(started);
-        Ok(Work::Done(Box::new(out)))
+        Ok(Work {
+            outcome: Box::new(out),
+            write: Some(Pending {
+                key: out_key,
+                bytes: processed.bytes,
+                content_type: processed.format.mime(),
+                metadata,
+            }),
+        })
+    }
+
+    /// Steps 4–5: moves the key's guard to this event (taking the write lock when there is
+    /// an output), then writes the output and gives the lock back. Returns the outcome to
+    /// notify and record: superseded if a newer upload of the key was handled meanwhile.
+    async fn commit(
+        &self,
+        work: Work,
+        rk: &RecordKey,
+        claim: &Claim,
+        inv: &Invocation,
+        started: Instant,
+        seq: Option<&str>,
+    ) -> Result<Box<Outcome>, PortError> {
+        let Work { mut outcome, write } = work;
+        // Already out of date by the check before the read: the guard is past us.
+        let stale = outcome.status == SUPERSEDED && outcome.reason == Some(OLDER_THAN_LATEST);
+        let Some(seq) = seq.filter(|_| !stale) else {
+            if let Some(w) = &write {
+                self.put_output(w).await?;
+            }
+            return Ok(outcome);
+        };
+        let mut adv = Advance {
+            pk: rk.pk.clone(),
+            seq: seq.to_owned(),
+            lock: write
+                .as_ref()
+                .map(|_| (inv.request_id.clone(), claim.lease_until_ms)),
+            now_ms: now_ms(),
+            expires_at: claim.expires_at,
+        };
+        let mut waited_ms = 0u64;
+        let mut pause_ms = 100u64;
+        loop {
+            match self.records.advance(&adv).await? {
+                AdvanceOutcome::Advanced => break,
+                AdvanceOutcome::Older { latest } => {
+                    tracing::info!(request_id = %inv.request_id, pk = %rk.pk, sk = %rk.sk, "a newer upload of this key was handled first; superseded, no output");
+                    if outcome.status != SUPERSEDED {
+                        supersede(&mut outcome, &latest, started);
+                    }
+                    return Ok(outcome);
+                }
+                AdvanceOutcome::Locked if waited_ms < LOCK_WAIT_MS => {
+                    tracing::info!(request_id = %inv.request_id, pk = %rk.pk, "another invocation is writing this key's output; waiting");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                    waited_ms = waited_ms.saturating_add(pause_ms);
+                    pause_ms = pause_ms.saturating_mul(2).min(1_000);
+                    adv.now_ms = now_ms();
+                }
+                AdvanceOutcome::Locked => {
+                    return Err(PortError::new(
+                        "dynamodb:UpdateItem (latest)",
+                        "another invocation still holds the write lock of this key",
+                    ))
+                }
+            }
+        }
+        if let Some(w) = &write {
+            let put = self.put_output(w).await;
+            // Give the lock back whatever the write did; on failure the retry takes it again.
+            let unlock = self.records.unlock(&rk.pk, &inv.request_id).await;
+            put?;
+            unlock?;
+        }
+        Ok(outcome)
+    }
+
+    async fn put_output(&self, w: &Pending) -> Result<(), PortError> {
+        self.objects
+            .put(&PutRequest {
+                key: &w.key,
+                bytes: &w.bytes,
+                content_type: w.content_type,
+                metadata: w.metadata.clone(),
+            })
+            .await
     }
 
     async fn notify(&self, outcome: &Outcome) -> Result<(), PortError> {
@@ -540,6 +724,28 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
         }
         Ok(())
     }
+}
+
+fn older_message(latest: &str) -> String {
+    format!(
+        "a newer upload of this key (sequencer {}) was handled first; this older event writes nothing",
+        latest.trim_start_matches('0')
+    )
+}
+
+/// Turns an outcome computed for an event into "superseded by a newer upload": nothing of
+/// it was written, so the output fields go.
+fn supersede(out: &mut Outcome, latest: &str, started: Instant) {
+    out.status = SUPERSEDED;
+    out.reason = Some(OLDER_THAN_LATEST);
+    out.message = older_message(latest);
+    out.out_format = None;
+    out.out_width = None;
+    out.out_height = None;
+    out.out_bytes = None;
+    out.out_sha256 = None;
+    out.output_key = None;
+    out.duration_ms = elapsed_ms(started);
 }
 
 fn now_ms() -> u64 {

@@ -2,10 +2,13 @@
 //! [ports](crate::ports), the S3 event parsing, and the handler that holds the policy.
 //!
 //! - [`event`]: S3 event records → bucket, decoded key, pins (version, ETag), size, sequencer.
-//! - [`handler`]: the per-record state machine (claim → read → process → output → notify →
-//!   final record), generic over the ports; its module doc explains why retries converge.
+//! - [`handler`]: the per-record state machine (claim → latest-guard check → read → process
+//!   → guard advance and write lock → output → notify → final record), generic over the
+//!   ports; its module doc explains why retries converge and how out-of-order, replaced and
+//!   deleted objects end (`superseded`).
 //! - [`s3`], [`dynamodb`], [`sns`]: the port implementations (bounded pinned reads and
-//!   SSE-KMS writes, conditional writes, publish with attributes and an optional signature).
+//!   SSE-KMS writes, conditional writes and the per-key "latest" guard, publish with
+//!   attributes and an optional signature).
 //! - [`kms`]: cold-start checks of the data key and decryption of secret configuration.
 //!
 //! [`cold_start`] builds everything once per execution environment from a validated

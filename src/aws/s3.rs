@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
@@ -53,13 +53,21 @@ impl ObjectStore for S3Store {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                // 404: deleted (or the pinned version is gone); 412: replaced since the
-                // event (the ETag no longer matches). Either way a newer event owns it.
+                // 404 (NoSuchKey, NoSuchVersion): deleted since the event. 412: replaced
+                // since the event (the ETag no longer matches). Both are final answers.
+                // S3 says 404 only to a caller allowed to list the bucket; without
+                // s3:ListBucket a missing object is a 403, indistinguishable from a real
+                // denial, so it stays a dependency failure (terraform/iam.tf grants it).
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 412))
+                let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
+                if status == Some(404)
+                    || matches!(code, Some("NoSuchKey" | "NoSuchVersion"))
                     || matches!(&e, SdkError::ServiceError(s) if s.err().is_no_such_key())
                 {
-                    return Ok(Fetched::Gone);
+                    return Ok(Fetched::Deleted);
+                }
+                if status == Some(412) || code == Some("PreconditionFailed") {
+                    return Ok(Fetched::Replaced);
                 }
                 return Err(PortError::new(
                     "s3:GetObject",

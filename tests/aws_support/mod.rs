@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 use aws_sdk_s3::config::{Credentials, Region};
+use image_processor::aws::dynamodb::LATEST_SK;
 use image_processor::aws::event::encode_key;
 use image_processor::config::{Config, RawConfig};
 
@@ -285,8 +286,27 @@ impl World {
         }
     }
 
-    /// Every item in the table, as `attribute → value as a string`.
+    /// Every record in the table (the per-key "latest" guards left out), as
+    /// `attribute → value as a string`.
     pub async fn items(&self) -> Vec<HashMap<String, String>> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|i| i["sk"] != LATEST_SK)
+            .collect()
+    }
+
+    /// The per-key "latest" guard items.
+    pub async fn guards(&self) -> Vec<HashMap<String, String>> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|i| i["sk"] == LATEST_SK)
+            .collect()
+    }
+
+    /// Every item in the table, as `attribute → value as a string`.
+    pub async fn all_items(&self) -> Vec<HashMap<String, String>> {
         use aws_sdk_dynamodb::types::AttributeValue as A;
         let out = self.ddb.scan().table_name(TABLE).send().await.unwrap();
         out.items()
