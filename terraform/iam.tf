@@ -38,6 +38,25 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["${aws_s3_bucket.images.arn}/${local.input_prefix}*"]
   }
 
+  # List key names under the input prefix only: without s3:ListBucket, S3 answers a read of a
+  # missing object with 403 AccessDenied (it will not tell a caller who may not list whether
+  # a key exists), which the function must treat as a failed dependency and retry until the
+  # dead-letter queue. With it, an object deleted before processing is a 404 NoSuchKey, which
+  # the function records as superseded (object-deleted) at once. S3 evaluates this check for
+  # a GetObject with the requested key as the prefix, so the condition keeps it to uploads/:
+  # the function cannot list processed/ or anything else, and listing reveals names only.
+  statement {
+    sid       = "ListUploadsOnly"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.images.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.input_prefix}*"]
+    }
+  }
+
   # Write only the output prefix, which the trigger does not watch: the function cannot
   # invoke itself through its own output.
   statement {

@@ -286,6 +286,7 @@ def test_function_role_has_exactly_the_listed_permissions():
         ("s3:GetObject", "${aws_s3_bucket.images.arn}/uploads/*"),
         ("s3:GetObjectVersion", "${aws_s3_bucket.images.arn}/uploads/*"),
         ("s3:PutObject", "${aws_s3_bucket.images.arn}/processed/*"),
+        ("s3:ListBucket", "${aws_s3_bucket.images.arn}"),
         ("dynamodb:GetItem", "${aws_dynamodb_table.records.arn}"),
         ("dynamodb:PutItem", "${aws_dynamodb_table.records.arn}"),
         ("dynamodb:UpdateItem", "${aws_dynamodb_table.records.arn}"),
@@ -311,6 +312,23 @@ def test_function_reads_only_uploads_and_writes_only_processed():
                 assert all(resolve(r).endswith("/uploads/*") for r in s["resources"]), s["sid"]
             if a.startswith("s3:Put") or a.startswith("s3:Delete") or a == "s3:CopyObject":
                 assert all(resolve(r).endswith("/processed/*") for r in s["resources"]), s["sid"]
+
+
+def test_function_may_list_only_under_uploads():
+    # s3:ListBucket turns "deleted before processing" from 403 into 404 (a final outcome
+    # instead of retries into the DLQ); the prefix condition keeps it to the input.
+    listing = [s for s in statements("lambda") if "s3:ListBucket" in s["actions"]]
+    s = one(listing)
+    assert s["actions"] == ["s3:ListBucket"], s["sid"]
+    assert s.get("effect", "Allow") == "Allow"
+    assert one(s["resources"]) == "${aws_s3_bucket.images.arn}"
+    c = one(s["condition"])
+    assert c["test"] == "StringLike"
+    assert c["variable"] == "s3:prefix"
+    assert [resolve(v) for v in c["values"]] == ["uploads/*"]
+    # No other list action anywhere in the role (ListBucketVersions, ListAllMyBuckets, ...).
+    assert not [a for t in statements("lambda") for a in t["actions"]
+                if a.startswith("s3:List") and t is not s]
 
 
 def test_function_role_is_assumable_by_lambda_in_this_account_only():
