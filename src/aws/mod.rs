@@ -15,7 +15,10 @@
 //! [`Config`]; a failure there stops the cold start with a message naming what is wrong.
 
 pub mod dynamodb;
-pub mod event;
+/// The S3 event parser lives at `crate::event` (the `events` feature, which `aws` turns on),
+/// so that the fuzzer can build it without the SDK; it is the same module, re-exported here
+/// rather than loaded a second time.
+pub use crate::event;
 pub mod handler;
 pub mod kms;
 pub mod s3;
