@@ -17,7 +17,9 @@ use image_processor::testkit::{self as tk, Meta};
 /// back by our own decoder (a flat red quadrant decoded as green). The encoder wrote optimised
 /// Huffman tables that libjpeg and Pillow decode correctly but zune-jpeg 0.5.15 misreads, so
 /// an output uploaded again (a thumbnail of a thumbnail) would have been processed with wrong
-/// colours. Fix: the encoder uses the standard tables (core/encode.rs).
+/// colours; real uploads with such tables too. Fix: zune-jpeg pinned to 0.5.16 (Cargo.toml),
+/// which reads them right; the encoder writes optimised tables again, so this test exercises
+/// exactly that path.
 #[test]
 fn small_flat_colour_jpeg_output_reads_back_with_the_same_colours() {
     let input = tk::jpeg(&tk::quadrants(64, 40), &Meta::default());

@@ -1,7 +1,7 @@
 //! Encoding from pixels only. No decoder metadata is passed in, so none can come out: no
 //! EXIF/GPS, XMP, IPTC, ICC, comments or text chunks, whatever the input carried.
 //!
-//! JPEG: quality 85, 4:2:0, standard Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
+//! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
 //! channel layout, adaptive filtering (png). WebP: lossless VP8L (image-webp), because no
 //! pure-Rust lossy WebP encoder is mature enough to meet our bar; see README.
 
@@ -38,11 +38,10 @@ fn encode_jpeg(p: &Pixels) -> Result<Vec<u8>, Rejection> {
     let mut out = Vec::with_capacity(p.data.len() / 8);
     let mut enc = Encoder::new(&mut out, JPEG_QUALITY);
     enc.set_sampling_factor(SamplingFactor::F_2_2);
-    // Standard Huffman tables, not optimised ones: zune-jpeg 0.5.15 misreads some optimised
-    // tables jpeg-encoder writes (libjpeg reads them fine), so an output uploaded again would
-    // decode with wrong colours. The cost is a few per cent of output size. See
-    // tests/regression.rs.
-    enc.set_optimized_huffman_tables(false);
+    // Optimised Huffman tables: a few per cent smaller. zune-jpeg 0.5.15 misread such tables
+    // (real uploads with them too, and our own outputs uploaded again); 0.5.16 reads them
+    // right, which is why Cargo.toml pins it. tests/regression.rs keeps both honest.
+    enc.set_optimized_huffman_tables(true);
     enc.encode(&p.data, w, h, ct)
         .map_err(|e| enc_err("JPEG", e))?;
     Ok(out)
