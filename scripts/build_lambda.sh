@@ -9,6 +9,10 @@
 # x86_64 instead, says so loudly, and records the architecture next to the zip;
 # scripts/deploy.sh passes it to Terraform as lambda_architecture.
 #
+# CARGO_TARGET_DIR is honoured for the compilation (a separate directory keeps this release
+# cross-build from contending with debug builds and tests for target/); the zip always lands in
+# target/lambda/, where scripts/deploy.sh and terraform/locals.tf look for it.
+#
 # Reproducibility: --locked (Cargo.lock decides every dependency), paths remapped out of the
 # binary, SOURCE_DATE_EPOCH from the last commit. The zip's sha256 is printed in hex and in
 # the base64 form that `aws lambda get-function` reports as CodeSha256, so a deployed
@@ -34,13 +38,14 @@ SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || echo 0)"
 export SOURCE_DATE_EPOCH
 export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=/build --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 
-out_dir="$root/target/lambda/image-processor-lambda"
+lambda_dir="$root/target/lambda"
+out_dir="$lambda_dir/image-processor-lambda"
 zip="$out_dir/bootstrap.zip"
 
 build() {
   local flag="$1"
   cargo lambda build --release "$flag" --features aws --bin image-processor-lambda \
-    --output-format zip --locked
+    --output-format zip --lambda-dir "$lambda_dir" --locked
 }
 
 if [[ "$arch" == "arm64" ]]; then
