@@ -17,6 +17,14 @@
 #   BENCH_RSS_LIMIT  peak RSS limit in MiB for the 4096×4096 JPEG and PNG (default: 128,
 #                    the smallest Lambda)
 #   BENCH_SANDBOX    the CLI's --sandbox mode (default: the CLI's default)
+#   BENCH_BATCH      images per batch for the sandbox-overhead and throughput part (default: 60)
+#
+# A second part measures the sandbox's own cost and the warm throughput: one `process` call
+# on a batch of BENCH_BATCH small images (the bundled samples/, copied round-robin into a
+# temporary folder), RUNS times with `--sandbox off` (decode in-process) and with
+# `--sandbox strict` (a fresh worker per image), and reports images per second for each and
+# the per-image overhead of the sandbox ((strict - off) / images: spawn, set-up, framing).
+# The same is done for one call on every benchmark input (the large photos) with op fit.
 #
 # Exit status: 0 when every run succeeded and every 4096×4096 JPEG/PNG run stayed within
 # BENCH_RSS_LIMIT; 1 otherwise (the table is written either way); 2 on usage errors.
@@ -31,7 +39,7 @@ write=1
 for arg in "$@"; do
   case "$arg" in
     --no-write) write=0 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +47,7 @@ done
 inputs_dir="${BENCH_INPUTS:-$root/../shared/bench-inputs}"
 read -r -a ops <<< "${BENCH_OPS:-fit thumb grayscale}"
 runs="${BENCH_RUNS:-5}"
+batch="${BENCH_BATCH:-60}"
 rss_limit="${BENCH_RSS_LIMIT:-128}"
 sandbox_args=()
 if [[ -n "${BENCH_SANDBOX:-}" ]]; then
@@ -46,6 +55,7 @@ if [[ -n "${BENCH_SANDBOX:-}" ]]; then
 fi
 
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_RUNS must be a positive integer" >&2; exit 2; }
+[[ "$batch" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_BATCH must be a positive integer" >&2; exit 2; }
 [[ -d "$inputs_dir" ]] || { echo "bench.sh: no inputs folder $inputs_dir (set BENCH_INPUTS)" >&2; exit 2; }
 [[ -x /usr/bin/time ]] || { echo "bench.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
@@ -116,6 +126,67 @@ for input in "${inputs[@]}"; do
   done
 done
 
+
+# --- Sandbox overhead and warm throughput -------------------------------------------------
+# Milliseconds since the epoch (GNU date).
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# batch_run LABEL MODE DIR...: one `process` call on every file of the folders, RUNS times;
+# prints the median wall ms. A run that does not exit 0 fails the benchmark.
+batch_run() {
+  local label="$1" mode="$2"; shift 2
+  local walls=() i t0 t1 rc
+  for ((i = 1; i <= runs; i++)); do
+    rm -rf "$work/batch-out"
+    mkdir -p "$work/batch-out"
+    t0="$(now_ms)"
+    set +e
+    "$bin" process --sandbox "$mode" "$@" --out-dir "$work/batch-out" > "$work/batch.json" 2> "$work/batch.err"
+    rc=$?
+    set -e
+    t1="$(now_ms)"
+    if [[ $rc -ne 0 ]]; then
+      echo "bench.sh: batch $label --sandbox $mode run $i: exit $rc" >&2
+      sed -n '1,5p' "$work/batch.err" >&2
+      failed=1
+    fi
+    walls+=("$(( t1 - t0 ))")
+  done
+  printf '%s\n' "${walls[@]}" | median
+}
+
+# The small batch: the bundled samples (never the hostile ones), copied round-robin.
+shopt -s nullglob
+samples=("$root"/samples/*.jpg "$root"/samples/*.png "$root"/samples/*.webp)
+shopt -u nullglob
+mkdir -p "$work/small"
+for ((i = 0; i < batch; i++)); do
+  s="${samples[$(( i % ${#samples[@]} ))]}"
+  cp "$s" "$work/small/$(printf '%03d' "$i")-$(basename "$s")"
+done
+mkdir -p "$work/large"
+for input in "${inputs[@]}"; do
+  cp "$input" "$work/large/$(basename "$input")"
+done
+
+sandbox_rows=()
+for set in small large; do
+  n="$(find "$work/$set" -type f | wc -l)"
+  if [[ "$set" == small ]]; then
+    what="$n small samples (\`samples/\`, $(du -sb "$work/small" | cut -f1) bytes in all), ops from their names"
+  else
+    what="the $n benchmark inputs above, op fit"
+  fi
+  extra=()
+  [[ "$set" == large ]] && extra=(--op fit)
+  off_ms="$(batch_run "$set" off ${extra[@]+"${extra[@]}"} "$work/$set"/*)"
+  strict_ms="$(batch_run "$set" strict ${extra[@]+"${extra[@]}"} "$work/$set"/*)"
+  read -r off_ips strict_ips per_image <<< "$(awk -v n="$n" -v a="$off_ms" -v b="$strict_ms" 'BEGIN {
+    printf "%.1f %.1f %.2f\n", (a > 0 ? n * 1000 / a : 0), (b > 0 ? n * 1000 / b : 0), (b - a) / n }')"
+  sandbox_rows+=("| $what | $off_ms | $strict_ms | $off_ips | $strict_ips | $per_image |")
+  echo "bench.sh: batch $set: off ${off_ms} ms, strict ${strict_ms} ms, sandbox ${per_image} ms/image" >&2
+done
+
 cpu="$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
 table="$(
   echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores (${cpu:-unknown CPU}), $(rustc --version)."
@@ -125,6 +196,14 @@ table="$(
   echo "| input | bytes | op | median wall ms | peak RSS MiB | status |"
   echo "|---|---:|---|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "Sandbox cost and warm throughput: one \`process\` call on a whole batch, median of ${runs}"
+  echo "runs, with \`--sandbox off\` (in-process) and \`--sandbox strict\` (a fresh worker per image)."
+  echo "Overhead per image = (strict - off) / images: worker spawn, isolation set-up, framing."
+  echo
+  echo "| batch | off ms | strict ms | off images/s | strict images/s | sandbox ms/image |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${sandbox_rows[@]}"
 )"
 echo "$table"
 
