@@ -442,7 +442,7 @@ fn base64_shape(s: &str) -> Result<(), String> {
     let body = s.trim_end_matches('=');
     let pad = s.len().saturating_sub(body.len());
     if s.len() <= MAX_CIPHERTEXT_B64
-        && s.len() % 4 == 0
+        && s.len().is_multiple_of(4)
         && pad <= 2
         && body
             .bytes()
