@@ -69,10 +69,11 @@ fn code(out: &Output) -> i32 {
     out.status.code().expect("exit code")
 }
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "input",
     "status",
     "reason",
+    "blame",
     "message",
     "format",
     "width",
@@ -301,6 +302,15 @@ fn a_too_large_file_is_rejected_not_read_whole() {
     assert_eq!(recs[0]["status"], "processed");
     assert_eq!(recs[0]["bytes"].as_u64(), Some(10_485_760));
     assert_eq!(recs[1]["reason"], "too-large-file");
+    assert_eq!(recs[1]["blame"], "limit-exceeded");
+    // Only limit + 1 bytes were read: no hash of a prefix posing as the file's hash, and the
+    // size is the file's.
+    assert!(recs[1]["sha256"].is_null(), "{}", recs[1]);
+    assert_eq!(recs[1]["bytes"].as_u64(), Some(10_485_761));
+    let probed = cli(&["probe", s(&over)]);
+    let rep = records(&probed);
+    assert!(rep[0]["sha256"].is_null());
+    assert_eq!(rep[0]["bytes"].as_u64(), Some(10_485_761));
 }
 
 #[test]
@@ -341,7 +351,81 @@ fn usage_and_io_errors_exit_2() {
         s(&dir.path("out")),
     ]);
     assert_eq!(code(&out), 2);
-    assert_eq!(records(&out).len(), 1);
+    // One record per input, the unreadable one included.
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["status"], "processed");
+    assert_eq!(recs[1]["status"], "failed");
+    assert_eq!(recs[1]["reason"], "dependency-failure");
+    assert_eq!(recs[1]["blame"], "dependency");
+    assert!(recs[1]["message"].as_str().unwrap().contains("gone.png"));
+    // A directory as an input: a failed record too.
+    let out = cli(&["process", s(&dir.0), "--out-dir", s(&dir.path("out"))]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(records(&out)[0]["status"], "failed");
+}
+
+#[test]
+fn no_output_lands_on_another_input_or_on_an_earlier_output() {
+    let dir = TempDir::new("batch");
+    let first = tk::png(&tk::gradient(60, 40, Layout::Rgb), &Meta::default());
+    let second = tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default());
+    std::fs::create_dir_all(dir.path("a")).unwrap();
+    std::fs::create_dir_all(dir.path("b")).unwrap();
+    let a = dir.write("a/x.png", &first);
+    let b = dir.write("b/x.png", &second);
+    // a's output would land on b, which is an input of the same run: refused, b untouched,
+    // and b itself (whose output would be itself) refused too.
+    let out = cli(&["process", s(&a), s(&b), "--out-dir", s(&dir.path("b"))]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(std::fs::read(&b).unwrap(), second, "input b untouched");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r["status"], "failed", "{r}");
+        assert_eq!(r["reason"], "invalid-key");
+        assert!(r["message"]
+            .as_str()
+            .unwrap()
+            .contains("overwrite the input"));
+    }
+    // Two inputs with the same file name into one folder: the first is written, the second
+    // is refused instead of silently replacing it.
+    let out_dir = dir.path("out");
+    let out = cli(&["process", s(&a), s(&b), "--out-dir", s(&out_dir)]);
+    assert_eq!(code(&out), 2);
+    let recs = records(&out);
+    assert_eq!(recs[0]["status"], "processed");
+    assert_eq!(recs[1]["status"], "failed");
+    assert!(recs[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already written"));
+    let written = std::fs::read(out_dir.join("x.png")).unwrap();
+    assert_eq!(
+        image_processor::core::record::sha256_hex(&written),
+        recs[0]["out_sha256"].as_str().unwrap(),
+        "the first output is the one on disk"
+    );
+}
+
+#[test]
+fn the_output_keeps_the_inputs_privacy() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("mode");
+    let a = dir.write(
+        "private.png",
+        &tk::png(&tk::gradient(20, 20, Layout::Rgb), &Meta::default()),
+    );
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out_dir = dir.path("out");
+    let out = cli(&["process", s(&a), "--out-dir", s(&out_dir)]);
+    assert_eq!(code(&out), 0);
+    let mode = std::fs::metadata(out_dir.join("private.png"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 all inputs processed; 1 at least one input rejected; 2 usage or I/O error.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,8 +10,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use image_processor::core::probe::{check, read_header};
-use image_processor::core::record::Record;
-use image_processor::core::{format::sniff, naming, Job, Limits, Op, Rejection};
+use image_processor::core::record::{Record, Status};
+use image_processor::core::{format::sniff, naming, Job, Limits, Op, Reason, Rejection};
 use image_processor::local;
 use image_processor::runner::Runner;
 use image_processor::sandbox::{Sandbox, SandboxMode};
@@ -73,8 +74,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "strict")]
         sandbox: SandboxArg,
     },
-    /// Read only the headers: format, dimensions, frames and the verdict, without decoding
-    /// any pixel (for incident responders looking at suspicious uploads).
+    /// Read only the headers: format, dimensions, frames and the verdict of the checks made
+    /// before decoding, without decoding any pixel (for incident responders looking at
+    /// suspicious uploads). `accept` means the headers pass; the decoder can still reject a
+    /// file whose data is broken (`process` tells).
     Probe {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -163,10 +166,19 @@ fn process(
     }
     if let Some(dir) = out_dir {
         std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", shown(dir)))?;
     }
     let limits = runner.limits().clone();
     let progress = inputs.len() > 3 && std::io::stderr().is_terminal();
+    // Every input of this run as the file it names, so that no output can land on any of
+    // them (not only on its own input), and the directory entries already written in this
+    // run, so that two inputs with the same file name cannot overwrite each other's output.
+    let input_files: Vec<(usize, PathBuf)> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| local::resolved(p).map(|r| (i, r)))
+        .collect();
+    let mut written: HashMap<PathBuf, usize> = HashMap::new();
     let mut any_rejected = false;
     let mut io_error = false;
     for (i, input) in inputs.iter().enumerate() {
@@ -175,7 +187,7 @@ fn process(
                 "\r\x1b[2K[{}/{}] {}",
                 i.saturating_add(1),
                 inputs.len(),
-                input.display()
+                shown(input)
             );
         }
         let name = input
@@ -185,44 +197,85 @@ fn process(
         let job = Job {
             op: op.unwrap_or_else(|| naming::op_for_name(&name)),
         };
-        let dest = match (output, out_dir) {
-            (Some(o), _) => o.to_path_buf(),
-            (None, Some(d)) => d.join(&name),
-            (None, None) => anyhow::bail!("give --out-dir DIR or -o FILE"),
+        let fail = |reason: Reason, message: String| {
+            Record::failed(&display(input), job.op, reason, message)
         };
-        if local::same_file(input, &dest) {
-            eprintln!("image-processor: {}: the output would overwrite the input; choose another --out-dir", input.display());
-            io_error = true;
-            continue;
-        }
-        let started = Instant::now();
-        let bytes = match local::read_bounded(input, limits.max_input_bytes) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("image-processor: cannot read {}: {e}", input.display());
+        let dest = match (output, out_dir, input.file_name()) {
+            (Some(o), _, _) => o.to_path_buf(),
+            (None, Some(d), Some(n)) => d.join(n),
+            (None, Some(_), None) => {
                 io_error = true;
+                let rec = fail(
+                    Reason::InvalidKey,
+                    format!("{} has no file name to give its output", display(input)),
+                );
+                report(&rec)?;
                 continue;
             }
+            (None, None, _) => anyhow::bail!("give --out-dir DIR or -o FILE"),
         };
-        let run = runner.run(&bytes, &job);
-        let mut record = match run.result {
-            Ok(out) => {
-                if let Err(e) = local::write_atomic(&dest, &out.bytes) {
-                    eprintln!("image-processor: cannot write {}: {e}", dest.display());
+        let started = Instant::now();
+        let mut record = if let Some(why) =
+            output_conflict(&dest, inputs, &input_files, &written, output.is_some())
+        {
+            io_error = true;
+            fail(Reason::InvalidKey, why)
+        } else {
+            match local::read_bounded(input, limits.max_input_bytes) {
+                Err(e) => {
                     io_error = true;
-                    continue;
+                    fail(
+                        Reason::DependencyFailure,
+                        format!("cannot read {}: {e}", display(input)),
+                    )
                 }
-                Record::processed(&display(input), &bytes, &out, Some(display(&dest)))
-            }
-            Err(rej) => {
-                any_rejected = true;
-                let header = header_for_record(&bytes, &limits);
-                Record::rejected(&display(input), &bytes, job.op, &rej, header.as_ref())
+                Ok(file) => {
+                    let run = runner.run(&file.bytes, &job);
+                    let mut rec = match run.result {
+                        Ok(out) => match local::write_atomic(&dest, &out.bytes, file.mode) {
+                            Ok(()) => {
+                                if let Some(entry) = local::output_entry(&dest) {
+                                    written.insert(entry, i);
+                                }
+                                Record::processed(
+                                    &display(input),
+                                    &file.bytes,
+                                    &out,
+                                    Some(display(&dest)),
+                                )
+                            }
+                            Err(e) => {
+                                io_error = true;
+                                fail(
+                                    Reason::DependencyFailure,
+                                    format!("cannot write {}: {e}", display(&dest)),
+                                )
+                            }
+                        },
+                        Err(rej) => {
+                            any_rejected = true;
+                            let header = header_for_record(&file.bytes, &limits);
+                            let mut rec = Record::rejected(
+                                &display(input),
+                                &file.bytes,
+                                job.op,
+                                &rej,
+                                header.as_ref(),
+                            );
+                            if rej.reason == Reason::TooLargeFile {
+                                // Only limit + 1 bytes were read; the size on disk says more.
+                                rec.bytes = rec.bytes.max(file.stated_len);
+                            }
+                            rec
+                        }
+                    };
+                    rec.sandbox = run.layers;
+                    rec
+                }
             }
         };
-        record.sandbox = run.layers;
         record.duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-        print_json(&record)?;
+        report(&record)?;
     }
     if progress {
         eprintln!();
@@ -234,6 +287,54 @@ fn process(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints a record; a record that could not be handled is also said on stderr.
+fn report(record: &Record) -> anyhow::Result<()> {
+    if record.status == Status::Failed {
+        eprintln!("image-processor: {}", record.message.escape_debug());
+    }
+    print_json(record)
+}
+
+/// Why the output `dest` must not be written, if it must not: it is one of this run's
+/// inputs (directly, or through a symlink already at `dest`), or an earlier input of this run
+/// already wrote its output under the same name.
+fn output_conflict(
+    dest: &Path,
+    inputs: &[PathBuf],
+    input_files: &[(usize, PathBuf)],
+    written: &HashMap<PathBuf, usize>,
+    single: bool,
+) -> Option<String> {
+    let hint = if single {
+        "choose another -o FILE"
+    } else {
+        "choose another --out-dir"
+    };
+    if let Some(target) = local::resolved(dest) {
+        if let Some((j, _)) = input_files.iter().find(|(_, f)| *f == target) {
+            let victim = inputs.get(*j).map(|p| display(p)).unwrap_or_default();
+            return Some(format!(
+                "the output {} would overwrite the input {victim}; {hint}",
+                display(dest)
+            ));
+        }
+    }
+    let entry = local::output_entry(dest)?;
+    let k = written.get(&entry)?;
+    let earlier = inputs.get(*k).map(|p| display(p)).unwrap_or_default();
+    Some(format!(
+        "the output {} was already written for {earlier} in this run (two inputs with the same file name); \
+         process them into different --out-dir folders",
+        display(dest)
+    ))
+}
+
+/// A path for a message on stderr, with control characters escaped (a file name must not
+/// be able to drive the terminal).
+fn shown(p: &Path) -> String {
+    p.display().to_string().escape_debug().to_string()
 }
 
 /// What the header says, for the record of a rejected input (best effort; never decodes).
@@ -248,9 +349,17 @@ fn header_for_record(
 #[derive(serde::Serialize)]
 struct ProbeReport {
     input: String,
+    /// `accept`: the file passes every check made before decoding (size, magic bytes, header
+    /// dimensions and frames, JPEG coding process); the decoder can still reject it as
+    /// `corrupt` (truncated data, say). `reject`: the pipeline rejects it without decoding.
+    /// `error`: the file could not be read.
     verdict: &'static str,
+    /// What the verdict is based on: always `headers` (probe never decodes a pixel).
+    checked: &'static str,
     reason: Option<&'static str>,
     message: Option<String>,
+    /// The size of the file (for a file over the limit, as the filesystem states it: only the
+    /// limit + 1 bytes are read).
     bytes: u64,
     format: Option<&'static str>,
     width: Option<u32>,
@@ -258,7 +367,9 @@ struct ProbeReport {
     frames: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jpeg: Option<image_processor::core::probe::JpegHeader>,
-    sha256: String,
+    /// SHA-256 of the file; `null` for a file over the limit (only its first limit + 1 bytes
+    /// are read, and their hash would match nothing: use `sha256sum` on the file).
+    sha256: Option<String>,
 }
 
 fn probe(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
@@ -266,33 +377,55 @@ fn probe(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut any_rejected = false;
     let mut io_error = false;
     for input in inputs {
-        let bytes = match local::read_bounded(input, limits.max_input_bytes) {
-            Ok(b) => b,
+        let file = match local::read_bounded(input, limits.max_input_bytes) {
+            Ok(f) => f,
             Err(e) => {
-                eprintln!("image-processor: cannot read {}: {e}", input.display());
+                let message = format!("cannot read {}: {e}", display(input));
+                eprintln!("image-processor: {}", message.escape_debug());
                 io_error = true;
+                print_json(&ProbeReport {
+                    input: display(input),
+                    verdict: "error",
+                    checked: "headers",
+                    reason: Some(Reason::DependencyFailure.code()),
+                    message: Some(message),
+                    bytes: 0,
+                    format: None,
+                    width: None,
+                    height: None,
+                    frames: None,
+                    jpeg: None,
+                    sha256: None,
+                })?;
                 continue;
             }
         };
-        let header = header_for_record(&bytes, &limits);
+        let bytes = &file.bytes;
+        let header = header_for_record(bytes, &limits);
         let verdict: Result<(), Rejection> =
-            image_processor::core::pipeline::check_size(&bytes, &limits)
-                .and_then(|()| sniff(&bytes))
-                .and_then(|f| read_header(&bytes, f, &limits))
+            image_processor::core::pipeline::check_size(bytes, &limits)
+                .and_then(|()| sniff(bytes))
+                .and_then(|f| read_header(bytes, f, &limits))
                 .and_then(|h| check(&h, &limits));
         any_rejected |= verdict.is_err();
+        let too_large = bytes.len() > limits.max_input_bytes;
         let report = ProbeReport {
             input: display(input),
             verdict: if verdict.is_ok() { "accept" } else { "reject" },
+            checked: "headers",
             reason: verdict.as_ref().err().map(|r| r.reason.code()),
             message: verdict.err().map(|r| r.message),
-            bytes: bytes.len() as u64,
+            bytes: if too_large {
+                file.stated_len.max(bytes.len() as u64)
+            } else {
+                bytes.len() as u64
+            },
             format: header.as_ref().map(|h| h.format.name()),
             width: header.as_ref().map(|h| h.width),
             height: header.as_ref().map(|h| h.height),
             frames: header.as_ref().map(|h| h.frames),
             jpeg: header.as_ref().and_then(|h| h.jpeg.clone()),
-            sha256: image_processor::core::record::sha256_hex(&bytes),
+            sha256: (!too_large).then(|| image_processor::core::record::sha256_hex(bytes)),
         };
         print_json(&report)?;
     }
