@@ -49,6 +49,15 @@ impl Runner {
         &self.mode
     }
     pub fn run(&self, input: &[u8], job: &Job) -> RunResult {
+        self.run_within(input, job, None)
+    }
+
+    /// Like [`Runner::run`], with the sandbox's wall-clock limit lowered to `max_wall_ms` when
+    /// that is smaller (never raised). The Lambda passes what is left of its invocation, less
+    /// what the writes need, so a slow input ends as a recorded `time-limit` rejection rather
+    /// than as a function timeout that Lambda would retry and then send to the dead-letter
+    /// queue. In-process runs have no watchdog and ignore it.
+    pub fn run_within(&self, input: &[u8], job: &Job, max_wall_ms: Option<u64>) -> RunResult {
         match &self.mode {
             Mode::InProcess => RunResult {
                 result: crate::core::process(input, job, &self.limits),
@@ -63,7 +72,12 @@ impl Runner {
                         layers: Vec::new(),
                     };
                 }
-                let (result, layers) = sb.run(input, job, &self.limits);
+                let (result, layers) = match max_wall_ms {
+                    Some(ms) if ms < sb.resources().wall_ms => {
+                        sb.with_wall_ms(ms).run(input, job, &self.limits)
+                    }
+                    _ => sb.run(input, job, &self.limits),
+                };
                 RunResult { result, layers }
             }
         }

@@ -127,6 +127,46 @@ fn the_wall_clock_watchdog_kills_a_stuck_worker() {
 }
 
 #[test]
+fn a_deadline_lowers_the_wall_clock_limit_but_never_raises_it() {
+    use image_processor::core::pixels::Layout;
+    use image_processor::runner::Runner;
+    use image_processor::testkit::{self as tk, Meta};
+    let job = Job { op: Op::Fit };
+    // A large input (decode and resize take far more than 5 ms) with 5 ms left: time-limit.
+    let big = tk::png(&tk::gradient(2048, 2048, Layout::Rgb), &Meta::default());
+    let runner = Runner::sandboxed(Limits::default(), sandbox(ResourceLimits::default()));
+    let started = Instant::now();
+    let rej = runner
+        .run_within(&big, &job, Some(5))
+        .result
+        .expect_err("5 ms is too little for a 2048x2048 PNG");
+    assert_eq!(rej.reason, Reason::TimeLimit, "{}", rej.message);
+    assert!(rej.message.contains("5 ms"), "{}", rej.message);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A budget larger than the sandbox's own limit does not raise it: a small input still
+    // works, and the message of a stuck worker names the sandbox's own 700 ms.
+    let short = Runner::sandboxed(
+        Limits::default(),
+        sandbox(ResourceLimits {
+            cpu_seconds: 60,
+            wall_ms: 700,
+            ..ResourceLimits::default()
+        }),
+    );
+    let small = tk::png(&tk::gradient(64, 64, Layout::Rgb), &Meta::default());
+    let ok = short.run_within(&small, &job, Some(600_000));
+    assert!(ok.result.is_ok(), "{:?}", ok.result.err());
+    let rej = short
+        .run_within(&big, &job, Some(600_000))
+        .result
+        .err()
+        .map(|r| r.message);
+    if let Some(msg) = rej {
+        assert!(msg.contains("700 ms"), "{msg}");
+    }
+}
+
+#[test]
 fn a_panic_is_a_decoder_crash() {
     let (reason, msg, _) = outcome(TestAction::Panic, ResourceLimits::default());
     assert_eq!(reason, Reason::DecoderCrash, "{msg}");

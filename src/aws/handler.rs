@@ -572,7 +572,8 @@ impl<O: ObjectStore, R: RecordStore, N: Notifier> Handler<O, R, N> {
 
         let runner = Arc::clone(&self.runner);
         let job = Job { op };
-        let run = tokio::task::spawn_blocking(move || runner.run(&input, &job)).await;
+        let wall = worker_wall_budget_ms(inv.deadline_ms, now_ms());
+        let run = tokio::task::spawn_blocking(move || runner.run_within(&input, &job, wall)).await;
         let run = match run {
             Ok(run) => run,
             Err(e) => {
@@ -748,6 +749,28 @@ fn supersede(out: &mut Outcome, latest: &str, started: Instant) {
     out.duration_ms = elapsed_ms(started);
 }
 
+/// What the writes after the pipeline need at most (PutObject, the record, two publishes),
+/// kept out of the worker's wall-clock budget so that a slow input is recorded as
+/// `time-limit` before Lambda's own timeout cuts the invocation.
+pub const WRITE_RESERVE_MS: u64 = 4_000;
+/// The least wall-clock time a worker is given, however close the deadline.
+pub const MIN_WORKER_WALL_MS: u64 = 1_000;
+
+/// The sandbox worker's wall-clock budget for an invocation ending at `deadline_ms`: the time
+/// left less [`WRITE_RESERVE_MS`], at least [`MIN_WORKER_WALL_MS`]. `None` when the context
+/// has no usable deadline (the sandbox's own limit then applies).
+pub fn worker_wall_budget_ms(deadline_ms: u64, now_ms: u64) -> Option<u64> {
+    if deadline_ms <= now_ms {
+        return None;
+    }
+    Some(
+        deadline_ms
+            .saturating_sub(now_ms)
+            .saturating_sub(WRITE_RESERVE_MS)
+            .max(MIN_WORKER_WALL_MS),
+    )
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -756,4 +779,23 @@ fn now_ms() -> u64 {
 
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_budget_leaves_time_for_the_writes() {
+        // 30 s left: 26 s for the worker.
+        assert_eq!(worker_wall_budget_ms(1_030_000, 1_000_000), Some(26_000));
+        // 3 s left (the shortest timeout the Terraform allows): the floor.
+        assert_eq!(
+            worker_wall_budget_ms(1_003_000, 1_000_000),
+            Some(MIN_WORKER_WALL_MS)
+        );
+        // No usable deadline: the sandbox's own limit.
+        assert_eq!(worker_wall_budget_ms(0, 1_000_000), None);
+        assert_eq!(worker_wall_budget_ms(1_000_000, 1_000_000), None);
+    }
 }

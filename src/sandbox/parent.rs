@@ -55,6 +55,13 @@ impl Sandbox {
         &self.resources
     }
 
+    /// The same sandbox with another wall-clock limit (at least 1 ms).
+    pub fn with_wall_ms(&self, wall_ms: u64) -> Sandbox {
+        let mut sb = self.clone();
+        sb.resources.wall_ms = wall_ms.max(1);
+        sb
+    }
+
     /// Runs one job in a fresh worker. Returns the pipeline's result and the layers the
     /// worker reported (empty if it died before saying).
     pub fn run(
