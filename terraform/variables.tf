@@ -74,13 +74,16 @@ variable "lambda_architecture" {
 
 variable "lambda_memory_mb" {
   type = number
-  # The default follows the measured peak RSS of one invocation with margin: the core is
-  # held to 128 MiB for the largest allowed image (4096 x 4096 RGBA plus the resize
-  # buffers) and the SDK, runtime and sandbox worker process add to that. 256 MB is the
-  # value until the benchmark in ../shared/bench fixes the number; it also buys CPU, which
-  # Lambda allots in proportion to memory.
-  description = "Function memory in MB (128-10240). Default 256: the measured peak RSS plus margin."
-  default     = 256
+  # The default follows the measured peak RSS of one invocation with margin (BENCHMARKS.md):
+  # the bench inputs peak at 90 MiB (4000x3000 lossy WebP, grayscale) and 78 MiB for the
+  # 4096 x 4096 JPEG and PNG, but the worst legitimate input we found is a 4096 x 4096
+  # progressive CMYK JPEG at 207 MiB (a progressive decode keeps every DCT coefficient:
+  # 4096 x 4096 x 4 components x 2 bytes) and a progressive 4:4:4 RGB one at 155 MiB.
+  # 512 MB holds that worst case about 2.4 times over, with the runtime, the SDK and the
+  # parent process beside the worker; it also buys CPU, which Lambda allots in proportion
+  # to memory, so the worker's wall-clock budget is reached less often.
+  description = "Function memory in MB (128-10240). Default 512: the measured worst-case peak RSS (207 MiB) plus margin."
+  default     = 512
 
   validation {
     condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb

@@ -204,9 +204,11 @@ pub const ALLOWED: &[Allowed] = &[
 /// The worker's resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResourceLimits {
-    /// RLIMIT_AS, bytes of address space. Measured need for the largest legitimate input
-    /// (4096×4096 RGBA PNG, fit op): about 150 MiB of mappings including the binary and libc;
-    /// the default leaves more than 2x margin, so only a runaway allocation reaches it.
+    /// RLIMIT_AS, bytes of address space. Measured need for the heaviest legitimate input we
+    /// know (a 4096×4096 progressive CMYK JPEG, whose decoder keeps every DCT coefficient):
+    /// 207 MiB peak RSS, and it runs under this limit; the 4096×4096 PNG and baseline JPEG
+    /// peak below 80 MiB. The default leaves about 2x margin over the worst case, so only a
+    /// runaway allocation reaches it.
     pub address_space_bytes: u64,
     /// RLIMIT_CPU soft limit, seconds (SIGXCPU); the hard limit is one second more (SIGKILL).
     pub cpu_seconds: u64,
@@ -216,7 +218,8 @@ pub struct ResourceLimits {
 
 /// 512 MiB of address space: see [`ResourceLimits::address_space_bytes`].
 pub const DEFAULT_ADDRESS_SPACE_BYTES: u64 = 512 * 1024 * 1024;
-/// 20 CPU seconds: the slowest legitimate input takes well under 2 s on one core here.
+/// 20 CPU seconds: the slowest legitimate input we know (the 4096×4096 progressive CMYK JPEG,
+/// grayscale op) takes 3.7 s on one core here; 20 s leaves room for a slower Lambda core.
 pub const DEFAULT_CPU_SECONDS: u64 = 20;
 /// 30 s wall clock: CPU time plus scheduling slack on a loaded 2-core machine.
 pub const DEFAULT_WALL_MS: u64 = 30_000;

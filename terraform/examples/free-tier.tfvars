@@ -8,7 +8,7 @@ region      = "eu-west-1"
 name_prefix = "image-processor"
 
 lambda_architecture    = "arm64"
-lambda_memory_mb       = 256
+lambda_memory_mb       = 512
 lambda_timeout_seconds = 30
 # New accounts have a total concurrency limit of 10, and AWS keeps 10 unreserved, so a
 # reservation fails there. Use 5 once the account's limit has been raised.

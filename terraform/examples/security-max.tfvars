@@ -10,7 +10,7 @@ name_prefix         = "image-processor"
 allowed_account_ids = ["123456789012"] # replace with your account id
 
 lambda_architecture    = "arm64"
-lambda_memory_mb       = 256
+lambda_memory_mb       = 512
 lambda_timeout_seconds = 30
 reserved_concurrency   = 5
 log_level              = "info"

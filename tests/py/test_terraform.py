@@ -384,7 +384,7 @@ def test_function_runtime_and_tracing():
     assert one(FN["tracing_config"])["mode"] == "Active"
     assert FN["reserved_concurrent_executions"] == "${var.reserved_concurrency}"
     assert FN["memory_size"] == "${var.lambda_memory_mb}"
-    assert DOC["variable"]["lambda_memory_mb"]["default"] == 256
+    assert DOC["variable"]["lambda_memory_mb"]["default"] == 512
     assert "peak RSS" in (TF / "variables.tf").read_text()
 
 
