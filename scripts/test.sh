@@ -5,7 +5,8 @@
 #                            ../shared/corpus walk, Terraform/HCL invariants, the incident
 #                            runbook against moto, image quality against Pillow, and the
 #                            Lambda against moto through the real AWS SDK)
-#   scripts/test.sh --quick  everything except the AWS SDK build and the moto/Lambda tests
+#   scripts/test.sh --quick  everything except the AWS SDK build and the Lambda tests (the
+#                            runbook's commands still run against moto)
 #
 # Installs what it needs itself (pinned venvs under .tools/, see scripts/tools.sh).
 set -euo pipefail
@@ -16,7 +17,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -50,6 +50,9 @@ install_group() {
 }
 
 [[ $# -gt 0 ]] || { echo "usage: scripts/tools.sh scan|aws|fuzz|lambda|quality|all ..." >&2; exit 2; }
+case "$1" in
+  -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 for g in "$@"; do
   case "$g" in
     scan) install_group scan "${scan_pkgs[@]}" ;;
