@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Memory and time benchmark of the CLI on the shared benchmark inputs.
 #
-# Usage: scripts/bench.sh [--no-write]
+# Usage: scripts/bench.sh [--no-write] [--peers]
+#
+#   --peers   instead of the table below, the side-by-side run against Pillow, libvips, sharp
+#             and a naive image-rs baseline: ../shared/bench/run_bench.sh with this build as
+#             the product, every process pinned to one CPU (BENCH_TASKSET, default 0: about a
+#             1-vCPU Lambda), results in bench-results/ (ignored by git); then
+#             scripts/bench_ratios.py writes the harness's table and the product's ratios
+#             against each target into BENCHMARKS.md between the peers markers. The peers are
+#             installed once per machine by `bash ../shared/bench/setup_peers.sh` (root; about
+#             3 minutes); the run takes about 15 minutes on 2 cores.
 #
 # Builds the release binary, then runs
 #   /usr/bin/time -v target/release/image-processor process --op OP IN -o OUT
@@ -36,10 +45,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 write=1
+peers=0
 for arg in "$@"; do
   case "$arg" in
     --no-write) write=0 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    --peers) peers=1 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -69,6 +80,22 @@ cargo build --release --bin image-processor >&2
 bin="$root/target/release/image-processor"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
   bin="$CARGO_TARGET_DIR/release/image-processor"
+fi
+
+if [[ $peers -eq 1 ]]; then
+  harness="$root/../shared/bench/run_bench.sh"
+  [[ -f "$harness" ]] || { echo "bench.sh: no side-by-side harness at $harness" >&2; exit 2; }
+  [[ -x /tmp/bench-venv/bin/python ]] || {
+    echo "bench.sh: the peers are not installed: run 'bash ../shared/bench/setup_peers.sh' first" >&2
+    exit 2
+  }
+  export BENCH_OUT="$root/bench-results"
+  bash "$harness" --taskset "${BENCH_TASKSET:-0}" \
+    --product "$bin process --op {op} {in} -o {out}"
+  ratio_args=("$BENCH_OUT/results_summary.tsv" --results "$BENCH_OUT/RESULTS.md")
+  [[ $write -eq 1 ]] && ratio_args+=(--write "$root/BENCHMARKS.md")
+  python3 "$root/scripts/bench_ratios.py" "${ratio_args[@]}"
+  exit 0
 fi
 
 work="$(mktemp -d)"
