@@ -216,7 +216,7 @@ done
 
 cpu="$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
 table="$(
-  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores (${cpu:-unknown CPU}), $(rustc --version)."
+  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) of $(nproc --all) CPUs (${cpu:-unknown CPU}), $(rustc --version)."
   echo "Each cell: ${runs} runs of \`image-processor process --op OP IN -o OUT\` (release build,"
   echo "sandbox ${BENCH_SANDBOX:-default}); wall time is the median, peak RSS the maximum over the runs."
   echo

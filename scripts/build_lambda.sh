@@ -25,6 +25,7 @@ arch="arm64"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --arch) arch="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: scripts/build_lambda.sh [--arch arm64|x86_64]" >&2; exit 2 ;;
   esac
 done
