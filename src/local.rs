@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A bounded read of one input.
@@ -19,13 +19,27 @@ pub struct Input {
 
 /// Reads at most `limit + 1` bytes, so "exactly the limit" and "more than the limit" can be
 /// told apart without trusting the file's stated length (a FIFO or a growing file has none).
+///
+/// The file is opened with `O_NONBLOCK`, so opening a FIFO never waits for a writer, and a
+/// FIFO or socket is then refused: only regular files and devices are read (a FIFO whose
+/// writer never writes would hold the run forever).
 pub fn read_bounded(path: &Path, limit: usize) -> io::Result<Input> {
-    let file = File::open(path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
     let meta = file.metadata()?;
-    if meta.is_dir() {
+    let kind = meta.file_type();
+    if kind.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "is a directory",
+        ));
+    }
+    if kind.is_fifo() || kind.is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a FIFO or socket: only regular files and devices are read",
         ));
     }
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -100,30 +114,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8], input_mode: u32) -> io::Result<()
     result
 }
 
-/// The path a file would have once written: the canonical parent directory joined with the
-/// file name (or the canonical path itself when the file exists, so a symlink at `path` is
-/// resolved to what it points to). `None` when the parent directory does not exist.
-pub fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Some(p);
+/// A file's identity: device and inode, the same whatever path, link or mount reaches it.
+pub type FileId = (u64, u64);
+
+/// The identity of the file at `path` (following symlinks), or `None` when nothing is there.
+/// Any other error is returned: a caller that must not overwrite an input fails closed on it.
+pub fn file_id(path: &Path) -> io::Result<Option<FileId>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some((m.dev(), m.ino()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name()?;
-    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
 }
 
-/// The canonical directory entry an output will be renamed onto (the parent resolved, the
-/// name kept as is): two outputs with the same entry would overwrite each other.
-pub fn output_entry(path: &Path) -> Option<PathBuf> {
+/// The directory entry an output will be renamed onto: its directory's identity and the file
+/// name. Two outputs with the same entry would overwrite each other.
+pub fn entry_id(path: &Path) -> io::Result<(FileId, std::ffi::OsString)> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path.file_name()?;
-    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
+    })?;
+    let m = std::fs::metadata(dir)?;
+    Ok(((m.dev(), m.ino()), name.to_owned()))
 }
 
 #[cfg(test)]

@@ -410,6 +410,68 @@ fn no_output_lands_on_another_input_or_on_an_earlier_output() {
 }
 
 #[test]
+fn an_input_is_known_by_its_inode_not_its_path() {
+    let dir = TempDir::new("inode");
+    let bytes = tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default());
+    std::fs::create_dir_all(dir.path("a")).unwrap();
+    std::fs::create_dir_all(dir.path("b")).unwrap();
+    let a = dir.write("a/x.png", &bytes);
+    // A hard link to the input where its output would go: refused, the input untouched.
+    std::fs::hard_link(&a, dir.path("b/x.png")).unwrap();
+    let out = cli(&["process", s(&a), "--out-dir", s(&dir.path("b"))]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(records(&out)[0]["status"], "failed");
+    assert_eq!(std::fs::read(&a).unwrap(), bytes, "input untouched");
+}
+
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path("pipe.png");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let ok = dir.write(
+        "ok.png",
+        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
+    );
+    let started = std::time::Instant::now();
+    let out = cli(&[
+        "process",
+        s(&fifo),
+        s(&ok),
+        "--out-dir",
+        s(&dir.path("out")),
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code(&out), 2);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["status"], "failed");
+    assert!(recs[0]["message"].as_str().unwrap().contains("FIFO"));
+    assert_eq!(recs[1]["status"], "processed");
+    let probed = cli(&["probe", s(&fifo)]);
+    assert_eq!(records(&probed)[0]["verdict"], "error");
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_made_still_gives_every_input_a_record() {
+    let dir = TempDir::new("nodir");
+    let file = dir.write("not-a-dir", b"x");
+    let a = dir.write(
+        "a.png",
+        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
+    );
+    let out = cli(&["process", s(&a), s(&a), "--out-dir", s(&file.join("sub"))]);
+    assert_eq!(code(&out), 2);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["status"] == "failed"));
+}
+
+#[test]
 fn the_output_keeps_the_inputs_privacy() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("mode");

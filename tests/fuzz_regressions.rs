@@ -85,7 +85,7 @@ fn replay(target: &str, harness: fn(&[u8]), known: &[(String, Vec<u8>)]) -> usiz
     for (name, data) in known {
         run_one(target, name, data, harness);
     }
-    files.len() + known.len()
+    files.len().saturating_add(known.len())
 }
 
 /// The known images behind the `decode` target's op selector byte, once per op.

@@ -165,20 +165,37 @@ fn process(
         anyhow::bail!("-o/--output takes exactly one input; use --out-dir for several");
     }
     if let Some(dir) = out_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", shown(dir)))?;
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            // Nothing can be written: every input still gets its record.
+            for input in inputs {
+                let name = input
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let op = op.unwrap_or_else(|| naming::op_for_name(&name));
+                report(&Record::failed(
+                    &display(input),
+                    op,
+                    Reason::DependencyFailure,
+                    format!("cannot create the output directory {}: {e}", display(dir)),
+                ))?;
+            }
+            return Ok(ExitCode::from(2));
+        }
     }
     let limits = runner.limits().clone();
     let progress = inputs.len() > 3 && std::io::stderr().is_terminal();
-    // Every input of this run as the file it names, so that no output can land on any of
-    // them (not only on its own input), and the directory entries already written in this
-    // run, so that two inputs with the same file name cannot overwrite each other's output.
-    let input_files: Vec<(usize, PathBuf)> = inputs
+    // Every input of this run by device and inode (whatever path, link or mount names it), so
+    // that no output can land on any of them, not only on its own input; and the outputs
+    // already written in this run, by identity and by directory entry, so that two inputs with
+    // the same file name (or names a case-insensitive filesystem folds together) cannot
+    // overwrite each other's output.
+    let input_ids: HashMap<local::FileId, usize> = inputs
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| local::resolved(p).map(|r| (i, r)))
+        .filter_map(|(i, p)| local::file_id(p).ok().flatten().map(|id| (id, i)))
         .collect();
-    let mut written: HashMap<PathBuf, usize> = HashMap::new();
+    let mut written = Written::default();
     let mut any_rejected = false;
     let mut io_error = false;
     for (i, input) in inputs.iter().enumerate() {
@@ -216,7 +233,7 @@ fn process(
         };
         let started = Instant::now();
         let mut record = if let Some(why) =
-            output_conflict(&dest, inputs, &input_files, &written, output.is_some())
+            output_conflict(&dest, inputs, &input_ids, &written, output.is_some())
         {
             io_error = true;
             fail(Reason::InvalidKey, why)
@@ -234,8 +251,11 @@ fn process(
                     let mut rec = match run.result {
                         Ok(out) => match local::write_atomic(&dest, &out.bytes, file.mode) {
                             Ok(()) => {
-                                if let Some(entry) = local::output_entry(&dest) {
-                                    written.insert(entry, i);
+                                if let Ok(Some(id)) = local::file_id(&dest) {
+                                    written.files.insert(id, i);
+                                }
+                                if let Ok(entry) = local::entry_id(&dest) {
+                                    written.entries.insert(entry, i);
                                 }
                                 Record::processed(
                                     &display(input),
@@ -297,14 +317,22 @@ fn report(record: &Record) -> anyhow::Result<()> {
     print_json(record)
 }
 
-/// Why the output `dest` must not be written, if it must not: it is one of this run's
-/// inputs (directly, or through a symlink already at `dest`), or an earlier input of this run
-/// already wrote its output under the same name.
+/// The outputs written so far in this run: by file identity and by directory entry.
+#[derive(Default)]
+struct Written {
+    files: HashMap<local::FileId, usize>,
+    entries: HashMap<(local::FileId, std::ffi::OsString), usize>,
+}
+
+/// Why the output `dest` must not be written, if it must not: the file at `dest` (through any
+/// path, symlink, hard link or mount) is one of this run's inputs or an output already
+/// written in this run, or an earlier input wrote its output under the same directory entry.
+/// When `dest` cannot be checked, it is refused: the check fails closed.
 fn output_conflict(
     dest: &Path,
     inputs: &[PathBuf],
-    input_files: &[(usize, PathBuf)],
-    written: &HashMap<PathBuf, usize>,
+    input_ids: &HashMap<local::FileId, usize>,
+    written: &Written,
     single: bool,
 ) -> Option<String> {
     let hint = if single {
@@ -312,23 +340,43 @@ fn output_conflict(
     } else {
         "choose another --out-dir"
     };
-    if let Some(target) = local::resolved(dest) {
-        if let Some((j, _)) = input_files.iter().find(|(_, f)| *f == target) {
-            let victim = inputs.get(*j).map(|p| display(p)).unwrap_or_default();
+    let name = |k: usize| inputs.get(k).map(|p| display(p)).unwrap_or_default();
+    let earlier = |k: usize| {
+        format!(
+            "the output {} was already written for {} in this run (two inputs with the same file name); \
+             process them into different --out-dir folders",
+            display(dest),
+            name(k)
+        )
+    };
+    match local::file_id(dest) {
+        Ok(Some(id)) => {
+            if let Some(j) = input_ids.get(&id) {
+                return Some(format!(
+                    "the output {} would overwrite the input {}; {hint}",
+                    display(dest),
+                    name(*j)
+                ));
+            }
+            if let Some(k) = written.files.get(&id) {
+                return Some(earlier(*k));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
             return Some(format!(
-                "the output {} would overwrite the input {victim}; {hint}",
+                "cannot check that the output {} is not an input ({e}); {hint}",
                 display(dest)
-            ));
+            ))
         }
     }
-    let entry = local::output_entry(dest)?;
-    let k = written.get(&entry)?;
-    let earlier = inputs.get(*k).map(|p| display(p)).unwrap_or_default();
-    Some(format!(
-        "the output {} was already written for {earlier} in this run (two inputs with the same file name); \
-         process them into different --out-dir folders",
-        display(dest)
-    ))
+    match local::entry_id(dest) {
+        Ok(entry) => written.entries.get(&entry).map(|k| earlier(*k)),
+        Err(e) => Some(format!(
+            "cannot check the output directory of {} ({e}); {hint}",
+            display(dest)
+        )),
+    }
 }
 
 /// A path for a message on stderr, with control characters escaped (a file name must not

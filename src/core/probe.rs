@@ -296,6 +296,7 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
             let h = le24(b, data_at.saturating_add(7))
                 .ok_or_else(|| truncated("WebP VP8X"))?
                 .saturating_add(1);
+            check_first_vp8_frame(b, limits)?;
             (w, h, flags & 0x02 != 0, first_image_is_lossy(b, limits))
         }
         _ => {
@@ -344,38 +345,58 @@ fn count_chunks(b: &[u8], fourcc: &[u8; 4], limits: &Limits) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// For an extended WebP: is the first image (or first frame) VP8 (lossy)?
-fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
+/// For an extended WebP: the first image's bitstream chunk, top level or inside the first
+/// ANMF frame: its fourcc (`VP8 ` or `VP8L`), payload offset in `b` and payload length.
+fn first_image<'a>(b: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize, usize)> {
     for (kind, at, len) in riff_chunks(b, limits) {
         match kind {
-            b"VP8 " => return true,
-            b"VP8L" => return false,
+            b"VP8 " | b"VP8L" => return Some((kind, at, len)),
             b"ANMF" => {
                 // Frame payload: 16 bytes of frame header, then ALPH?/VP8/VP8L sub-chunks.
-                let Some(sub) = slice(b, at, len) else {
-                    return false;
-                };
-                let inner = sub.get(16..).unwrap_or_default();
+                let inner_at = at.checked_add(16)?;
+                let inner_len = len.checked_sub(16)?;
                 let mut p = 0usize;
-                while let Some(k) = slice(inner, p, 4) {
-                    match k {
-                        b"VP8 " => return true,
-                        b"VP8L" => return false,
-                        _ => {}
+                while p < inner_len {
+                    let k = slice(b, inner_at.saturating_add(p), 4)?;
+                    let l = le32(b, inner_at.saturating_add(p).saturating_add(4))
+                        .and_then(|l| usize::try_from(l).ok())?;
+                    if k == b"VP8 " || k == b"VP8L" {
+                        return Some((k, inner_at.saturating_add(p).saturating_add(8), l));
                     }
-                    let Some(l) =
-                        le32(inner, p.saturating_add(4)).and_then(|l| usize::try_from(l).ok())
-                    else {
-                        return false;
-                    };
                     p = p.saturating_add(8).saturating_add(l).saturating_add(l & 1);
                 }
-                return false;
+                return None;
             }
             _ => {}
         }
     }
-    false
+    None
+}
+
+/// For an extended WebP: is the first image (or first frame) VP8 (lossy)?
+fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
+    matches!(first_image(b, limits), Some((b"VP8 ", _, _)))
+}
+
+/// For an extended WebP whose first image is lossy: its VP8 frame header must have the start
+/// code and a non-zero width and height. image-webp 0.2.4 does not check this for an
+/// animation frame and panics on a frame of height 0 (found by the `decode_webp` fuzz target;
+/// `fuzz/corpus/decode_webp/regressions/`), so the probe rejects it before any decoder runs.
+fn check_first_vp8_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
+    let Some((b"VP8 ", at, _)) = first_image(b, limits) else {
+        return Ok(());
+    };
+    if slice(b, at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
+        return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
+    }
+    let w = le16(b, at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+    let h = le16(b, at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+    if w == 0 || h == 0 {
+        return Err(Rejection::corrupt(format!(
+            "WebP VP8 frame is {w}x{h}: a frame has at least one pixel each way"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -441,6 +462,37 @@ mod tests {
             probe(&[0xFF, 0xD8, 0xFF], &l).unwrap_err().reason,
             Reason::Corrupt
         );
+    }
+
+    #[test]
+    fn an_animation_frame_of_zero_height_is_corrupt() {
+        // VP8X canvas 8x8, animated; one ANMF frame 8x8 whose VP8 bitstream says 8x0
+        // (image-webp 0.2.4 panics decoding it: the fuzz regression of the same name).
+        let mut vp8 = vec![0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A];
+        vp8.extend_from_slice(&8u16.to_le_bytes());
+        vp8.extend_from_slice(&0u16.to_le_bytes());
+        vp8.extend_from_slice(&[0; 6]);
+        let mut anmf = vec![0u8; 16];
+        anmf[6] = 7; // width - 1
+        anmf[9] = 7; // height - 1
+        anmf.extend_from_slice(b"VP8 ");
+        anmf.extend_from_slice(&u32::try_from(vp8.len()).unwrap().to_le_bytes());
+        anmf.extend_from_slice(&vp8);
+        let mut body = b"WEBPVP8X\x0a\0\0\0\x02\0\0\0\x07\0\0\x07\0\0".to_vec();
+        body.extend_from_slice(b"ANIM\x06\0\0\0\0\0\0\0\0\0");
+        body.extend_from_slice(b"ANMF");
+        body.extend_from_slice(&u32::try_from(anmf.len()).unwrap().to_le_bytes());
+        body.extend_from_slice(&anmf);
+        let mut f = b"RIFF".to_vec();
+        f.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+        f.extend_from_slice(&body);
+        let r = probe(&f, &Limits::default()).unwrap_err();
+        assert_eq!(r.reason, Reason::Corrupt, "{r}");
+        assert!(r.message.contains("8x0"), "{r}");
+        // The same frame 8x8 passes the probe.
+        let at = f.len() - vp8.len() + 8;
+        f[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
+        assert!(probe(&f, &Limits::default()).is_ok());
     }
 
     #[test]
