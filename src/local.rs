@@ -52,6 +52,18 @@ pub fn read_bounded(path: &Path, limit: usize) -> io::Result<Input> {
     })
 }
 
+/// The directory an output goes into (`.` for a bare file name) and its file name.
+fn dir_and_name(path: &Path) -> io::Result<(&Path, &std::ffi::OsStr)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
+    })?;
+    Ok((dir, name))
+}
+
 /// How many temporary names `write_atomic` tries before it gives up (each is taken only if
 /// nothing, not even a dangling symlink, exists under it).
 const TMP_NAME_ATTEMPTS: u32 = 64;
@@ -66,13 +78,7 @@ const TMP_NAME_ATTEMPTS: u32 = 64;
 /// left alone). The output's permissions are the input's, without execute or group/other
 /// write bits (`input_mode & 0o644`): a private photo does not come out world-readable.
 pub fn write_atomic(path: &Path, bytes: &[u8], input_mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
-    })?;
+    let (dir, name) = dir_and_name(path)?;
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -130,13 +136,7 @@ pub fn file_id(path: &Path) -> io::Result<Option<FileId>> {
 /// The directory entry an output will be renamed onto: its directory's identity and the file
 /// name. Two outputs with the same entry would overwrite each other.
 pub fn entry_id(path: &Path) -> io::Result<(FileId, std::ffi::OsString)> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
-    })?;
+    let (dir, name) = dir_and_name(path)?;
     let m = std::fs::metadata(dir)?;
     Ok(((m.dev(), m.ino()), name.to_owned()))
 }
