@@ -242,9 +242,14 @@ fn classify(
                 Reason::TimeLimit,
                 format!("worker exceeded {} s of CPU", res.cpu_seconds),
             ),
+            // SIGKILL without our own watchdog firing: most likely the kernel's (or the
+            // Lambda sandbox's) OOM killer; the CPU hard limit (one second past the soft one)
+            // and an operator's kill end the same way, and the message says so.
             libc::SIGKILL => fail(
                 Reason::MemoryLimit,
-                "worker was killed (out of memory)".into(),
+                "worker was killed by SIGKILL (most likely out of memory; also the CPU hard \
+                 limit or an external kill)"
+                    .into(),
             ),
             libc::SIGABRT if stderr.contains("memory allocation of") => fail(
                 Reason::MemoryLimit,
