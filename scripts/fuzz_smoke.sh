@@ -8,6 +8,8 @@
 #   FUZZ_SECONDS   seconds per target (default 30)
 #   FUZZ_RSS_MB    libFuzzer's -rss_limit_mb (default 2048)
 #   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 120)
+#   FUZZ_SEED      libFuzzer's -seed (default 1: the smoke explores the same mutations on
+#                  every run, so a CI result can be reproduced; 0 lets libFuzzer pick one)
 #
 # Long runs are not for CI: see fuzz/README.md (`cargo +nightly fuzz run decode`).
 # cargo-fuzz needs a nightly compiler. When no `nightly` toolchain is installed, the stable
@@ -24,6 +26,7 @@ done
 seconds="${FUZZ_SECONDS:-30}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 timeout_s="${FUZZ_TIMEOUT:-120}"
+seed="${FUZZ_SEED:-1}"
 all_targets=(decode probe decode_jpeg decode_png decode_webp s3_event naming)
 if [[ $# -gt 0 ]]; then
   targets=("$@")
@@ -64,7 +67,7 @@ else
     log="$logs/$t.log"
     rc=0
     cargo "${toolchain[@]}" fuzz run "$t" -- \
-      -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" \
+      -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" -seed="$seed" \
       -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"

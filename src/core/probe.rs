@@ -296,7 +296,7 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
             let h = le24(b, data_at.saturating_add(7))
                 .ok_or_else(|| truncated("WebP VP8X"))?
                 .saturating_add(1);
-            check_first_vp8_frame(b, limits)?;
+            check_first_webp_frame(b, limits)?;
             (w, h, flags & 0x02 != 0, first_image_is_lossy(b, limits))
         }
         _ => {
@@ -378,23 +378,79 @@ fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
     matches!(first_image(b, limits), Some((b"VP8 ", _, _)))
 }
 
-/// For an extended WebP whose first image is lossy: its VP8 frame header must have the start
-/// code and a non-zero width and height. image-webp 0.2.4 does not check this for an
-/// animation frame and panics on a frame of height 0 (found by the `decode_webp` fuzz target;
-/// `fuzz/corpus/decode_webp/regressions/`), so the probe rejects it before any decoder runs.
-fn check_first_vp8_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
-    let Some((b"VP8 ", at, _)) = first_image(b, limits) else {
-        return Ok(());
-    };
+/// For an extended WebP: the first image must be one image-webp decodes safely. image-webp
+/// 0.2.4 panics (instead of returning an error) on a lossy animation frame whose VP8 header
+/// disagrees with its frame: a frame of 0 px, or, after an ALPH chunk, any chunk it then
+/// decodes as VP8 without checking its size against the frame (found by the `decode_webp` and
+/// `decode` fuzz targets; `fuzz/corpus/*/regressions/`). So, before any decoder runs: a top-level
+/// VP8 frame has the start code and at least one pixel each way; the first ANMF frame holds
+/// `ALPH? VP8` or `VP8L`, nothing else, and its VP8 frame is exactly the frame's size.
+fn check_first_webp_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
+    for (kind, at, len) in riff_chunks(b, limits) {
+        match kind {
+            b"VP8 " => return check_vp8_frame(b, at, None),
+            b"VP8L" => return Ok(()),
+            b"ANMF" => {
+                let fw = le24(b, at.saturating_add(6))
+                    .ok_or_else(|| truncated("WebP ANMF"))?
+                    .saturating_add(1);
+                let fh = le24(b, at.saturating_add(9))
+                    .ok_or_else(|| truncated("WebP ANMF"))?
+                    .saturating_add(1);
+                let inner_at = at.saturating_add(16);
+                let inner_len = len.checked_sub(16).ok_or_else(|| {
+                    Rejection::corrupt("WebP ANMF frame is shorter than its header")
+                })?;
+                let mut p = 0usize;
+                let mut after_alpha = false;
+                while p < inner_len {
+                    let here = inner_at.saturating_add(p);
+                    let k = slice(b, here, 4).ok_or_else(|| truncated("WebP ANMF"))?;
+                    let l = le32(b, here.saturating_add(4))
+                        .and_then(|l| usize::try_from(l).ok())
+                        .ok_or_else(|| truncated("WebP ANMF"))?;
+                    match k {
+                        b"VP8 " => {
+                            return check_vp8_frame(b, here.saturating_add(8), Some((fw, fh)))
+                        }
+                        b"VP8L" if !after_alpha => return Ok(()),
+                        b"ALPH" if !after_alpha => after_alpha = true,
+                        other => {
+                            return Err(Rejection::corrupt(format!(
+                                "WebP animation frame holds a {:?} chunk where its image belongs",
+                                String::from_utf8_lossy(other)
+                            )))
+                        }
+                    }
+                    p = p.saturating_add(8).saturating_add(l).saturating_add(l & 1);
+                }
+                return Err(Rejection::corrupt("WebP animation frame has no image"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A VP8 frame header at `at`: the start code, at least one pixel each way, and, inside an
+/// animation frame, exactly the frame's size.
+fn check_vp8_frame(b: &[u8], at: usize, frame: Option<(u32, u32)>) -> Result<(), Rejection> {
     if slice(b, at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
         return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
     }
-    let w = le16(b, at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
-    let h = le16(b, at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+    let w = u32::from(le16(b, at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF);
+    let h = u32::from(le16(b, at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF);
     if w == 0 || h == 0 {
         return Err(Rejection::corrupt(format!(
             "WebP VP8 frame is {w}x{h}: a frame has at least one pixel each way"
         )));
+    }
+    if let Some((fw, fh)) = frame {
+        if (w, h) != (fw, fh) {
+            return Err(Rejection::corrupt(format!(
+                "WebP VP8 frame is {w}x{h} in an animation frame of {fw}x{fh}"
+            )));
+        }
     }
     Ok(())
 }
