@@ -41,6 +41,14 @@ impl TempDir {
         std::fs::write(&p, bytes).unwrap();
         p
     }
+    /// A plain RGB gradient PNG of `w` x `h`, no metadata.
+    fn png(&self, name: &str, w: u32, h: u32) -> PathBuf {
+        self.write(name, &rgb_png(w, h))
+    }
+}
+
+fn rgb_png(w: u32, h: u32) -> Vec<u8> {
+    tk::png(&tk::gradient(w, h, Layout::Rgb), &Meta::default())
 }
 
 impl Drop for TempDir {
@@ -205,10 +213,7 @@ fn process_to_one_file_and_op_override() {
     let px = tk::decode(&std::fs::read(&dest).unwrap());
     assert_eq!((px.width, px.height), (200, 150));
     // --op grayscale overrides a _thumb name.
-    let t = dir.write(
-        "logo_thumb.png",
-        &tk::png(&tk::gradient(500, 250, Layout::Rgb), &Meta::default()),
-    );
+    let t = dir.png("logo_thumb.png", 500, 250);
     let out = cli(&[
         "process",
         s(&t),
@@ -233,18 +238,11 @@ fn process_to_one_file_and_op_override() {
 #[test]
 fn a_rejected_input_exits_1_and_is_recorded() {
     let dir = TempDir::new("reject");
-    let good = dir.write(
-        "ok.png",
-        &tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default()),
-    );
+    let good = dir.png("ok.png", 30, 20);
     let gif = dir.write("cat.jpg", &tk::gif());
     let liar = dir.write(
         "big.png",
-        &tk::png_with_ihdr_size(
-            &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
-            5000,
-            5000,
-        ),
+        &tk::png_with_ihdr_size(&rgb_png(4, 4), 5000, 5000),
     );
     let out_dir = dir.path("out");
     let out = cli(&[
@@ -287,7 +285,7 @@ fn a_rejected_input_exits_1_and_is_recorded() {
 #[test]
 fn a_too_large_file_is_rejected_not_read_whole() {
     let dir = TempDir::new("large");
-    let img = tk::png(&tk::gradient(16, 16, Layout::Rgb), &Meta::default());
+    let img = rgb_png(16, 16);
     let exact = dir.write("exact.png", &tk::pad_to(&img, 10_485_760));
     let over = dir.write("over.png", &tk::pad_to(&img, 10_485_761));
     let out = cli(&[
@@ -326,10 +324,7 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(code(&out), 2);
     assert!(!out.stderr.is_empty());
     // Bad usage: no output given, an unknown op, an unknown subcommand, no arguments.
-    let a = dir.write(
-        "a.png",
-        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
-    );
+    let a = dir.png("a.png", 8, 8);
     for args in [
         vec!["process", s(&a)],
         vec!["process", s(&a), "--out-dir", "x", "--op", "sepia"],
@@ -368,8 +363,8 @@ fn usage_and_io_errors_exit_2() {
 #[test]
 fn no_output_lands_on_another_input_or_on_an_earlier_output() {
     let dir = TempDir::new("batch");
-    let first = tk::png(&tk::gradient(60, 40, Layout::Rgb), &Meta::default());
-    let second = tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default());
+    let first = rgb_png(60, 40);
+    let second = rgb_png(30, 20);
     std::fs::create_dir_all(dir.path("a")).unwrap();
     std::fs::create_dir_all(dir.path("b")).unwrap();
     let a = dir.write("a/x.png", &first);
@@ -412,7 +407,7 @@ fn no_output_lands_on_another_input_or_on_an_earlier_output() {
 #[test]
 fn an_input_is_known_by_its_inode_not_its_path() {
     let dir = TempDir::new("inode");
-    let bytes = tk::png(&tk::gradient(30, 20, Layout::Rgb), &Meta::default());
+    let bytes = rgb_png(30, 20);
     std::fs::create_dir_all(dir.path("a")).unwrap();
     std::fs::create_dir_all(dir.path("b")).unwrap();
     let a = dir.write("a/x.png", &bytes);
@@ -433,10 +428,7 @@ fn a_fifo_is_refused_without_waiting_for_a_writer() {
         .status()
         .expect("mkfifo runs");
     assert!(made.success());
-    let ok = dir.write(
-        "ok.png",
-        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
-    );
+    let ok = dir.png("ok.png", 8, 8);
     let started = std::time::Instant::now();
     let out = cli(&[
         "process",
@@ -460,10 +452,7 @@ fn a_fifo_is_refused_without_waiting_for_a_writer() {
 fn an_output_folder_that_cannot_be_made_still_gives_every_input_a_record() {
     let dir = TempDir::new("nodir");
     let file = dir.write("not-a-dir", b"x");
-    let a = dir.write(
-        "a.png",
-        &tk::png(&tk::gradient(8, 8, Layout::Rgb), &Meta::default()),
-    );
+    let a = dir.png("a.png", 8, 8);
     let out = cli(&["process", s(&a), s(&a), "--out-dir", s(&file.join("sub"))]);
     assert_eq!(code(&out), 2);
     let recs = records(&out);
@@ -475,10 +464,7 @@ fn an_output_folder_that_cannot_be_made_still_gives_every_input_a_record() {
 fn the_output_keeps_the_inputs_privacy() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("mode");
-    let a = dir.write(
-        "private.png",
-        &tk::png(&tk::gradient(20, 20, Layout::Rgb), &Meta::default()),
-    );
+    let a = dir.png("private.png", 20, 20);
     std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out_dir = dir.path("out");
     let out = cli(&["process", s(&a), "--out-dir", s(&out_dir)]);
@@ -509,11 +495,7 @@ fn probe_reads_headers_only() {
     let a = dir.write("a.jpg", &photo());
     let liar = dir.write(
         "liar.png",
-        &tk::png_with_ihdr_size(
-            &tk::png(&tk::gradient(4, 4, Layout::Rgb), &Meta::default()),
-            5000,
-            5000,
-        ),
+        &tk::png_with_ihdr_size(&rgb_png(4, 4), 5000, 5000),
     );
     let gif = dir.write("g.webp", &tk::gif());
     let out = cli(&["probe", s(&a)]);

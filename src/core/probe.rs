@@ -270,14 +270,8 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
     let data_at: usize = 20;
     let (width, height, animated, lossy) = match first {
         b"VP8 " => {
-            if slice(b, data_at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
-                return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
-            }
-            let w =
-                le16(b, data_at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
-            let h =
-                le16(b, data_at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
-            (u32::from(w), u32::from(h), false, true)
+            let (w, h) = vp8_frame_size(b, data_at)?;
+            (w, h, false, true)
         }
         b"VP8L" => {
             if u8_at(b, data_at) != Some(0x2F) {
@@ -435,11 +429,7 @@ fn check_first_webp_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
 /// A VP8 frame header at `at`: the start code, at least one pixel each way, and, inside an
 /// animation frame, exactly the frame's size.
 fn check_vp8_frame(b: &[u8], at: usize, frame: Option<(u32, u32)>) -> Result<(), Rejection> {
-    if slice(b, at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
-        return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
-    }
-    let w = u32::from(le16(b, at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF);
-    let h = u32::from(le16(b, at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF);
+    let (w, h) = vp8_frame_size(b, at)?;
     if w == 0 || h == 0 {
         return Err(Rejection::corrupt(format!(
             "WebP VP8 frame is {w}x{h}: a frame has at least one pixel each way"
@@ -453,6 +443,18 @@ fn check_vp8_frame(b: &[u8], at: usize, frame: Option<(u32, u32)>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The width and height of the VP8 key frame header at `at`, after its start code (the scale
+/// bits are dropped). A plain VP8 file's size comes from here; so does an extended one's
+/// first-frame check.
+fn vp8_frame_size(b: &[u8], at: usize) -> Result<(u32, u32), Rejection> {
+    if slice(b, at.saturating_add(3), 3) != Some(&[0x9D, 0x01, 0x2A][..]) {
+        return Err(Rejection::corrupt("WebP VP8 frame has no start code"));
+    }
+    let w = le16(b, at.saturating_add(6)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+    let h = le16(b, at.saturating_add(8)).ok_or_else(|| truncated("WebP VP8"))? & 0x3FFF;
+    Ok((u32::from(w), u32::from(h)))
 }
 
 #[cfg(test)]
