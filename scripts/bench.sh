@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory and time benchmark of the CLI on the shared benchmark inputs.
 #
-# Usage: scripts/bench.sh [--no-write] [--peers]
+# Usage: scripts/bench.sh [--no-write] [--peers | --cold-start]
 #
 #   --peers   instead of the table below, the side-by-side run against Pillow, libvips, sharp
 #             and a naive image-rs baseline: ../shared/bench/run_bench.sh with this build as
@@ -11,6 +11,12 @@
 #             against each target into BENCHMARKS.md between the peers markers. The peers are
 #             installed once per machine by `bash ../shared/bench/setup_peers.sh` (root; about
 #             3 minutes); the run takes about 15 minutes on 2 cores.
+#   --cold-start  instead of the table below, the Lambda binary's cold start: builds
+#             image-processor-lambda (release, --features aws, this machine's architecture),
+#             starts the AWS emulator (scripts/moto.sh) and runs scripts/cold_start.py, which
+#             times process start to the binary's first request for an event on the Lambda
+#             Runtime API, BENCH_COLD_RUNS times (default 20) per sandbox mode; writes the
+#             table into BENCHMARKS.md between the coldstart markers.
 #
 # Builds the release binary, then runs
 #   /usr/bin/time -v target/release/image-processor process --op OP IN -o OUT
@@ -46,14 +52,64 @@ cd "$root"
 
 write=1
 peers=0
+cold=0
 for arg in "$@"; do
   case "$arg" in
     --no-write) write=0 ;;
     --peers) peers=1 ;;
+    --cold-start) cold=1 ;;
     -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
+
+# Replaces what lies between the lines START and END of BENCHMARKS.md with the file TABLE
+# (the markers are appended first when the document lacks them).
+write_section() {
+  local start="$1" end="$2" table="$3" doc="$root/BENCHMARKS.md" tmp
+  tmp="$(mktemp)"
+  if [[ ! -f "$doc" ]] || ! grep -qF "$start" "$doc"; then
+    {
+      [[ -f "$doc" ]] && cat "$doc" && echo
+      echo "$start"
+      echo "$end"
+    } > "$tmp"
+    cp "$tmp" "$doc"
+  fi
+  awk -v start="$start" -v end="$end" -v tf="$table" '
+    $0 == start { print; while ((getline line < tf) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0 }
+    !skip { print }
+  ' "$doc" > "$tmp"
+  cp "$tmp" "$doc"
+  rm -f "$tmp"
+  echo "bench.sh: wrote $doc" >&2
+}
+
+if [[ $cold -eq 1 ]]; then
+  cold_runs="${BENCH_COLD_RUNS:-20}"
+  [[ "$cold_runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_COLD_RUNS must be a positive integer" >&2; exit 2; }
+  scripts/tools.sh aws
+  echo "bench.sh: building the Lambda binary (release, --features aws)" >&2
+  cargo build --release --locked --features aws --bin image-processor-lambda >&2
+  lambda_bin="${CARGO_TARGET_DIR:-$root/target}/release/image-processor-lambda"
+  # Stop the emulator afterwards only if this run started it.
+  if ! endpoint="$(scripts/moto.sh url 2>/dev/null)"; then
+    endpoint="$(scripts/moto.sh start)"
+    trap 'scripts/moto.sh stop >/dev/null' EXIT
+  fi
+  cold_table="$(mktemp)"
+  {
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(uname -m)), $(rustc --version | cut -d' ' -f1-2), by \`scripts/bench.sh --cold-start\`."
+    echo
+    "$root/.tools/aws/bin/python" "$root/scripts/cold_start.py" \
+      --binary "$lambda_bin" --endpoint "$endpoint" --runs "$cold_runs"
+  } > "$cold_table"
+  cat "$cold_table"
+  [[ $write -eq 1 ]] && write_section "<!-- coldstart:start -->" "<!-- coldstart:end -->" "$cold_table"
+  rm -f "$cold_table"
+  exit 0
+fi
 
 inputs_dir="${BENCH_INPUTS:-$root/../shared/bench-inputs}"
 read -r -a ops <<< "${BENCH_OPS:-fit thumb grayscale}"
@@ -235,25 +291,8 @@ table="$(
 echo "$table"
 
 if [[ $write -eq 1 ]]; then
-  doc="$root/BENCHMARKS.md"
-  start="<!-- bench:start -->"
-  end="<!-- bench:end -->"
-  if [[ ! -f "$doc" ]] || ! grep -qF "$start" "$doc"; then
-    {
-      [[ -f "$doc" ]] && cat "$doc" && echo
-      echo "$start"
-      echo "$end"
-    } > "$work/doc.md"
-    cp "$work/doc.md" "$doc"
-  fi
   printf '%s\n' "$table" > "$work/table.md"
-  awk -v start="$start" -v end="$end" -v tf="$work/table.md" '
-    $0 == start { print; while ((getline line < tf) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0 }
-    !skip { print }
-  ' "$doc" > "$work/new.md"
-  cp "$work/new.md" "$doc"
-  echo "bench.sh: wrote $doc" >&2
+  write_section "<!-- bench:start -->" "<!-- bench:end -->" "$work/table.md"
 fi
 
 if [[ ${#over[@]} -gt 0 ]]; then
