@@ -10,6 +10,10 @@
 #   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 120)
 #   FUZZ_SEED      libFuzzer's -seed (default 1: the smoke explores the same mutations on
 #                  every run, so a CI result can be reproduced; 0 lets libFuzzer pick one)
+#   FUZZ_MAX_LEN   libFuzzer's -max_len (default: libFuzzer's own, the largest seed); a cap
+#                  such as 16384 gives the decoding targets several times more executions
+#   FUZZ_SANITIZER cargo-fuzz's --sanitizer (default address); `none` is for targets whose
+#                  whole code path is safe Rust (decode_png, decode_webp: see fuzz/README.md)
 #
 # Long runs are not for CI: see fuzz/README.md (`cargo +nightly fuzz run decode`).
 # cargo-fuzz needs a nightly compiler. When no `nightly` toolchain is installed, the stable
@@ -27,6 +31,12 @@ seconds="${FUZZ_SECONDS:-30}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 timeout_s="${FUZZ_TIMEOUT:-120}"
 seed="${FUZZ_SEED:-1}"
+sanitizer="${FUZZ_SANITIZER:-address}"
+len_args=()
+if [[ -n "${FUZZ_MAX_LEN:-}" ]]; then
+  [[ "$FUZZ_MAX_LEN" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz_smoke.sh: FUZZ_MAX_LEN must be a positive integer" >&2; exit 2; }
+  len_args=(-max_len="$FUZZ_MAX_LEN")
+fi
 all_targets=(decode probe decode_jpeg decode_png decode_webp s3_event naming)
 if [[ $# -gt 0 ]]; then
   targets=("$@")
@@ -55,7 +65,7 @@ rows=()
 failed=0
 
 echo "==> building the fuzz targets"
-if ! cargo "${toolchain[@]}" fuzz build >"$logs/build.log" 2>&1; then
+if ! cargo "${toolchain[@]}" fuzz build --sanitizer "$sanitizer" >"$logs/build.log" 2>&1; then
   tail -n 40 "$logs/build.log" >&2
   for t in "${targets[@]}"; do
     rows+=("$t|BUILD FAILED|-|-|-|see $logs/build.log")
@@ -66,8 +76,8 @@ else
     echo "==> fuzzing $t for ${seconds}s"
     log="$logs/$t.log"
     rc=0
-    cargo "${toolchain[@]}" fuzz run "$t" -- \
-      -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" -seed="$seed" \
+    cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$t" -- \
+      ${len_args[@]+"${len_args[@]}"} -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" -seed="$seed" \
       -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
