@@ -121,7 +121,7 @@ pub fn pipeline(image: &[u8], op: Op) -> Result<(u32, u32), Reason> {
                 );
             }
             assert_eq!(out.format, out.header.format, "output format changed");
-            check_output(&out.bytes, out.format, got);
+            check_output(&out.bytes, out.format, got, out.header.lossy);
             Ok(got)
         }
         Err(r) => {
@@ -132,8 +132,9 @@ pub fn pipeline(image: &[u8], op: Op) -> Result<(u32, u32), Reason> {
 }
 
 /// An output must be a clean image of its format at its size: it sniffs, probes and decodes
-/// again with our own pipeline, and its container has no metadata.
-fn check_output(bytes: &[u8], format: Format, size: (u32, u32)) {
+/// again with our own pipeline, a WebP is lossy exactly when its input was, and its container
+/// has no metadata.
+fn check_output(bytes: &[u8], format: Format, size: (u32, u32), lossy: bool) {
     let limits = Limits::default();
     let sniffed = sniff(bytes);
     assert_eq!(sniffed, Ok(format), "output does not sniff as {format:?}");
@@ -146,6 +147,12 @@ fn check_output(bytes: &[u8], format: Format, size: (u32, u32)) {
         size,
         "output header size differs from the reported size"
     );
+    if format == Format::Webp {
+        assert_eq!(
+            header.lossy, lossy,
+            "a WebP output changed kind (lossy or lossless)"
+        );
+    }
     match core_decode(bytes, &header, &limits) {
         Ok(d) => assert_eq!(
             (d.pixels.width, d.pixels.height),
@@ -258,8 +265,9 @@ fn png_chunks(b: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// The RIFF chunks of a WebP (fourcc only: the one allowed chunk is the VP8L bitstream, so
-/// there is no VP8X header that could announce EXIF, XMP or ICC chunks).
+/// The RIFF chunks of a WebP (fourcc only). Allowed: one VP8L or VP8 bitstream, and, for a
+/// lossy image with transparency, a VP8X header that announces nothing but alpha followed by
+/// its ALPH chunk. So no VP8X can announce EXIF, XMP, ICC or animation chunks.
 fn webp_chunks(b: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut pos: usize = 12;
@@ -268,11 +276,20 @@ fn webp_chunks(b: &[u8]) -> Vec<&[u8]> {
             .get(pos..pos.saturating_add(4))
             .unwrap_or_else(|| panic!("WebP output: cut chunk type"));
         let len = le32(b, pos.saturating_add(4)).unwrap_or_else(|| panic!("WebP output: cut"));
-        assert!(
-            kind == b"VP8L",
-            "WebP output carries chunk {:?}",
-            String::from_utf8_lossy(kind)
-        );
+        match kind {
+            b"VP8L" | b"VP8 " | b"ALPH" => {}
+            b"VP8X" => {
+                let flags = b.get(pos.saturating_add(8)).copied().unwrap_or(0xFF);
+                assert_eq!(
+                    flags, 0x10,
+                    "WebP output's VP8X flags {flags:#04x}: alpha only"
+                );
+            }
+            other => panic!(
+                "WebP output carries chunk {:?}",
+                String::from_utf8_lossy(other)
+            ),
+        }
         out.push(kind);
         pos = pos
             .saturating_add(8)

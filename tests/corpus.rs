@@ -106,6 +106,15 @@ fn check_output(out: &Output, want: Option<(u32, u32)>, what: &str, problems: &m
         }
     }
     let limits = Limits::default();
+    // A WebP output keeps its input's kind: lossy in, lossy out; lossless in, lossless out.
+    if let Ok(h) = image_processor::core::probe::probe(&out.bytes, &limits) {
+        if h.lossy != out.header.lossy {
+            problems.push(format!(
+                "{what}: WebP output lossy={} from an input with lossy={}",
+                h.lossy, out.header.lossy
+            ));
+        }
+    }
     match image_processor::core::probe::probe(&out.bytes, &limits).and_then(|h| {
         image_processor::core::decode::decode(&out.bytes, &h, &limits).map(|d| d.pixels)
     }) {

@@ -99,7 +99,7 @@ fn process_probed(
         }
     };
     let px = orient::apply(px, orientation)?;
-    let bytes = encode(&px, header.format)?;
+    let bytes = encode(&px, header.format, header.lossy)?;
     Ok(Output {
         header: header.clone(),
         op: job.op,

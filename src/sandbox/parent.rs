@@ -334,5 +334,5 @@ fn tiny_png() -> Vec<u8> {
         layout: crate::core::pixels::Layout::Rgb,
         data: vec![128; 12],
     };
-    crate::core::encode::encode(&px, crate::core::Format::Png).unwrap_or_default()
+    crate::core::encode::encode(&px, crate::core::Format::Png, false).unwrap_or_default()
 }
