@@ -95,9 +95,7 @@ fn allowed_part(fmt: Fmt, part: &str) -> bool {
             matches!(part, "APP0" | "DQT" | "DHT" | "DRI" | "SOS") || part.starts_with("SOF")
         }
         Fmt::Png => matches!(part, "IHDR" | "IDAT" | "IEND"),
-        // VP8X only as the header of a lossy image with alpha (ALPH); its flags are checked by
-        // the fuzz harness's property (src/fuzzing.rs).
-        Fmt::Webp => matches!(part, "VP8L" | "VP8 " | "VP8X" | "ALPH"),
+        Fmt::Webp => matches!(part, "VP8L" | "VP8 "),
     }
 }
 

@@ -2,10 +2,10 @@
 //! EXIF/GPS, XMP, IPTC, ICC, comments or text chunks, whatever the input carried.
 //!
 //! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
-//! channel layout, adaptive filtering (png). WebP keeps the input's kind: a lossless input
-//! (VP8L) gives lossless VP8L (image-webp); a lossy input (VP8) gives lossy VP8 at quality 80,
-//! the fastest method (webp-rust; pure Rust, no unsafe), with the alpha plane, if any, stored
-//! losslessly. See README ("Choices we made") and BENCHMARKS.md for the numbers behind it.
+//! channel layout, adaptive filtering (png). WebP: lossless VP8L (image-webp), except that a
+//! lossy input (VP8) whose result is opaque and at most [`WEBP_LOSSY_MAX_PIXELS`] gives lossy
+//! VP8 at quality 80 with webp-rust's fastest method (pure Rust, no unsafe). See
+//! [`webp_output_is_lossy`], README ("Choices we made") and BENCHMARKS.md.
 
 use super::error::Rejection;
 use super::format::Format;
@@ -16,14 +16,36 @@ pub const JPEG_QUALITY: u8 = 85;
 /// The quality of a lossy WebP output, libwebp's scale (0-100), as `cwebp -q 80`.
 pub const WEBP_LOSSY_QUALITY: f32 = 80.0;
 
-/// Encodes in `format`. `lossy` is the input's WebP kind (`Header::lossy`: the first image is
-/// VP8): a lossy WebP input gives a lossy WebP output, a lossless one a lossless output. JPEG
-/// and PNG ignore it.
+/// The largest lossy WebP output, in pixels: 4096 x 2048 (8.4 Mpx). webp-rust's encoder needs
+/// about 14 bytes a pixel (its own RGBA copy, the YUV planes and every macroblock's
+/// coefficients): a 2896x2896 output (8.4 Mpx) peaks at 120 MiB for the whole process, inside
+/// the smallest Lambda's 128 MiB; a 4000x3000 one at 167 MiB and a 4096x4096 one at 236 MiB,
+/// where the lossless encoder needs 90 and 125 MiB. Larger outputs are written lossless.
+pub const WEBP_LOSSY_MAX_PIXELS: u64 = 4096 * 2048;
+
+/// Whether a WebP output is lossy: only when the input was (`Header::lossy`, its first image
+/// is VP8), the result is opaque (no layout alpha, or every alpha 255) and it has at most
+/// [`WEBP_LOSSY_MAX_PIXELS`]. A lossless input always gives a lossless output. Transparent
+/// results stay lossless because webp-rust's alpha-plane coder is its slow lossless one (0.8 s
+/// and 97 MiB for one megapixel, against 0.06 s and 15 MiB for all of image-webp's VP8L).
+pub fn webp_output_is_lossy(p: &Pixels, input_lossy: bool) -> bool {
+    let opaque = match p.layout {
+        Layout::Gray | Layout::Rgb => true,
+        Layout::GrayAlpha => p.data.chunks_exact(2).all(|c| c.get(1) == Some(&u8::MAX)),
+        Layout::Rgba => p.data.chunks_exact(4).all(|c| c.get(3) == Some(&u8::MAX)),
+    };
+    input_lossy
+        && opaque
+        && u64::from(p.width).saturating_mul(u64::from(p.height)) <= WEBP_LOSSY_MAX_PIXELS
+}
+
+/// Encodes in `format`. `lossy` is the input's WebP kind (`Header::lossy`); a WebP output is
+/// lossy as [`webp_output_is_lossy`] decides. JPEG and PNG ignore it.
 pub fn encode(p: &Pixels, format: Format, lossy: bool) -> Result<Vec<u8>, Rejection> {
     match format {
         Format::Jpeg => encode_jpeg(p),
         Format::Png => encode_png(p),
-        Format::Webp if lossy => encode_webp_lossy(p),
+        Format::Webp if webp_output_is_lossy(p, lossy) => encode_webp_lossy(p),
         Format::Webp => encode_webp(p),
     }
 }
@@ -93,8 +115,8 @@ fn encode_webp(p: &Pixels) -> Result<Vec<u8>, Rejection> {
 
 /// Lossy VP8 with webp-rust at [`WEBP_LOSSY_QUALITY`]. Method 0 is its fastest: the slower
 /// methods' rate-distortion search made a 1024x768 output 30% smaller but took 6 to 20 times
-/// as long (BENCHMARKS.md). webp-rust takes RGBA; an opaque image (every alpha 255) comes out
-/// as a plain VP8 file, one with transparency as VP8X + ALPH (lossless alpha) + VP8.
+/// as long (BENCHMARKS.md). webp-rust takes RGBA; the image is opaque here
+/// ([`webp_output_is_lossy`]), so the output is a plain VP8 file with no ALPH chunk.
 fn encode_webp_lossy(p: &Pixels) -> Result<Vec<u8>, Rejection> {
     let rgba: Vec<u8> = match p.layout {
         Layout::Rgba => p.data.clone(),
@@ -143,53 +165,77 @@ mod tests {
     use crate::core::Limits;
     use crate::testkit as tk;
 
-    /// A lossy WebP output is lossy VP8, decodes at its size in the layout the decoder gives,
-    /// keeps alpha exactly and colour close, for every layout and for sizes down to 1x1 and
-    /// odd sizes that do not fill a 16x16 macroblock.
+    /// `gradient` with every alpha 255 (an opaque image in a layout with alpha).
+    fn opaque(w: u32, h: u32, layout: Layout) -> Pixels {
+        let mut p = tk::gradient(w, h, layout);
+        if layout.has_alpha() {
+            let c = layout.channels();
+            for px in p.data.chunks_exact_mut(c) {
+                px[c - 1] = u8::MAX;
+            }
+        }
+        p
+    }
+
+    /// A lossy WebP output is lossy VP8, decodes at its size and keeps colour close, for every
+    /// layout and for sizes down to 1x1 and odd sizes that do not fill a 16x16 macroblock.
     #[test]
     fn lossy_webp_round_trips_every_layout_and_odd_size() {
         for layout in [Layout::Gray, Layout::GrayAlpha, Layout::Rgb, Layout::Rgba] {
             for (w, h) in [(1, 1), (1, 7), (7, 1), (17, 9), (64, 48), (33, 130)] {
-                let src = tk::gradient(w, h, layout);
+                let src = opaque(w, h, layout);
+                assert!(webp_output_is_lossy(&src, true));
                 let out = encode(&src, Format::Webp, true).unwrap();
                 let header = probe(&out, &Limits::default()).unwrap();
                 assert!(header.lossy, "{layout:?} {w}x{h}: not lossy");
                 assert_eq!((header.width, header.height), (w, h));
+                assert_eq!(tk::parts(&out), ["VP8 "], "{layout:?} {w}x{h}");
                 let back = tk::decode(&out);
                 assert_eq!((back.width, back.height), (w, h));
                 let n = (w * h) as usize;
                 let (sc, bc) = (layout.channels(), back.layout.channels());
-                let (mut err, mut counted) = (0u64, 0u64);
+                let mut err = 0u64;
                 for i in 0..n {
-                    let s = &src.data[i * sc..(i + 1) * sc];
-                    let b = &back.data[i * bc..(i + 1) * bc];
-                    if layout.has_alpha() {
-                        assert_eq!(s[sc - 1], b[bc - 1], "{layout:?} {w}x{h}: alpha changed");
-                        // The colour of a (nearly) transparent pixel is free to change.
-                        if s[sc - 1] < 128 {
-                            continue;
-                        }
-                    }
                     // Colour: the source's first channel (gray or red) against red.
-                    err += u64::from(s[0].abs_diff(b[0]));
-                    counted += 1;
+                    err += u64::from(src.data[i * sc].abs_diff(back.data[i * bc]));
                 }
-                let mean = err as f64 / counted.max(1) as f64;
+                let mean = err as f64 / n as f64;
                 assert!(mean < 12.0, "{layout:?} {w}x{h}: mean error {mean}");
             }
         }
     }
 
-    /// An opaque image is a plain VP8 file; one with transparency is VP8X + ALPH + VP8, and
-    /// its VP8X announces alpha and nothing else.
+    /// Lossless in, lossless out; lossy in gives lossless when the result has transparency
+    /// or is larger than the budget.
     #[test]
-    fn lossy_webp_containers() {
-        let opaque = encode(&tk::gradient(40, 30, Layout::Rgb), Format::Webp, true).unwrap();
-        assert_eq!(tk::parts(&opaque), ["VP8 "]);
-        let clear = encode(&tk::gradient(40, 30, Layout::Rgba), Format::Webp, true).unwrap();
-        assert_eq!(tk::parts(&clear), ["VP8X", "ALPH", "VP8 "]);
-        assert_eq!(clear[20], 0x10, "VP8X flags: alpha only");
-        let lossless = encode(&tk::gradient(40, 30, Layout::Rgb), Format::Webp, false).unwrap();
-        assert_eq!(tk::parts(&lossless), ["VP8L"]);
+    fn which_webp_outputs_are_lossy() {
+        let rgb = tk::gradient(40, 30, Layout::Rgb);
+        assert!(!webp_output_is_lossy(&rgb, false));
+        assert_eq!(
+            tk::parts(&encode(&rgb, Format::Webp, false).unwrap()),
+            ["VP8L"]
+        );
+        let clear = tk::gradient(40, 30, Layout::Rgba);
+        assert!(!webp_output_is_lossy(&clear, true));
+        let out = encode(&clear, Format::Webp, true).unwrap();
+        assert_eq!(tk::parts(&out), ["VP8L"]);
+        assert_eq!(
+            tk::decode(&out).data,
+            clear.data,
+            "lossless keeps every value"
+        );
+        let gray_alpha = tk::gradient(40, 30, Layout::GrayAlpha);
+        assert!(!webp_output_is_lossy(&gray_alpha, true));
+        // The budget: 4096 x 2048 is lossy, one row more is not (no pixels needed to decide
+        // on size, so a header-sized Pixels is enough: data is not read for Gray).
+        let at = Pixels {
+            width: 4096,
+            height: 2048,
+            layout: Layout::Gray,
+            data: Vec::new(),
+        };
+        assert!(webp_output_is_lossy(&at, true));
+        let over = Pixels { height: 3073, ..at };
+        assert!(!webp_output_is_lossy(&over, true));
     }
 }
