@@ -241,18 +241,39 @@ fn png_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
     let height = be32(b, 20).ok_or_else(|| truncated("PNG"))?;
     let mut frames = 1;
     let mut pos: usize = 8;
+    let mut walked_to_the_data = false;
     for _ in 0..limits.max_chunks {
         let (Some(len), Some(kind)) = (be32(b, pos), slice(b, pos.saturating_add(4), 4)) else {
+            walked_to_the_data = true;
             break;
         };
         if kind == b"IDAT" {
+            walked_to_the_data = true;
             break;
         }
         if kind == b"acTL" {
             frames = be32(b, pos.saturating_add(8)).ok_or_else(|| truncated("PNG acTL"))?;
         }
-        let Ok(len) = usize::try_from(len) else { break };
+        // png 0.18.1 checks a palette's length range but not that it holds whole RGB entries,
+        // and panics building the palette of one that does not (found by the `decode_png`
+        // fuzz target; fuzz/corpus/decode_png/regressions/).
+        if kind == b"PLTE" && (len % 3 != 0 || !(3..=768).contains(&len)) {
+            return Err(Rejection::corrupt(format!(
+                "PNG palette of {len} bytes: a palette is 1 to 256 three-byte entries"
+            )));
+        }
+        let Ok(len) = usize::try_from(len) else {
+            walked_to_the_data = true;
+            break;
+        };
         pos = pos.saturating_add(12).saturating_add(len);
+    }
+    // Every chunk the decoder reads before the image data has been checked above.
+    if !walked_to_the_data {
+        return Err(Rejection::corrupt(format!(
+            "PNG has more than {} chunks before its image data",
+            limits.max_chunks
+        )));
     }
     Ok(Header {
         format: Format::Png,
@@ -460,6 +481,49 @@ fn vp8_frame_size(b: &[u8], at: usize) -> Result<(u32, u32), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn png_chunk(v: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        v.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        v.extend_from_slice(kind);
+        v.extend_from_slice(data);
+        v.extend_from_slice(&[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_png_palette_must_hold_whole_entries() {
+        for (len, ok) in [
+            (0, false),
+            (3, true),
+            (52, false),
+            (131, false),
+            (768, true),
+            (771, false),
+        ] {
+            let mut v = png_with_ihdr(10, 10);
+            png_chunk(&mut v, b"PLTE", &vec![7u8; len]);
+            png_chunk(&mut v, b"IDAT", &[0u8; 4]);
+            let r = probe(&v, &Limits::default());
+            assert_eq!(r.is_ok(), ok, "PLTE of {len} bytes: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.reason, Reason::Corrupt);
+            }
+        }
+    }
+
+    #[test]
+    fn a_png_with_more_chunks_than_the_walk_visits_is_refused() {
+        let mut v = png_with_ihdr(10, 10);
+        for _ in 0..10 {
+            png_chunk(&mut v, b"tEXt", b"k\0v");
+        }
+        png_chunk(&mut v, b"IDAT", &[0u8; 4]);
+        let few = Limits {
+            max_chunks: 5,
+            ..Limits::default()
+        };
+        assert_eq!(probe(&v, &few).unwrap_err().reason, Reason::Corrupt);
+        assert!(probe(&v, &Limits::default()).is_ok());
+    }
 
     fn png_with_ihdr(w: u32, h: u32) -> Vec<u8> {
         let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
