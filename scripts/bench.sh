@@ -44,8 +44,10 @@
 # Exit status: 0 when every run succeeded and every 4096×4096 JPEG/PNG run stayed within
 # BENCH_RSS_LIMIT; 1 otherwise (the table is written either way); 2 on usage errors.
 #
-# Peak RSS is what the kernel reports for the process tree: /usr/bin/time waits for the CLI,
-# and the CLI waits for its sandboxed worker, so the worker's peak is included.
+# Peak RSS is /usr/bin/time's "Maximum resident set size": the largest peak of any single
+# process of the run (the kernel's ru_maxrss), not the sum of the processes. With the sandbox
+# that is the worker, which does the decoding; the CLI parent beside it holds about 5 MiB
+# more (the input and output bytes and the binary), which the number leaves out.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -62,6 +64,11 @@ for arg in "$@"; do
     *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
+
+if [[ $peers -eq 1 && $cold -eq 1 ]]; then
+  echo "bench.sh: --peers and --cold-start are two different runs: give one" >&2
+  exit 2
+fi
 
 # Replaces what lies between the lines START and END of BENCHMARKS.md with the file TABLE
 # (the markers are appended first when the document lacks them).

@@ -131,12 +131,24 @@ def one_run(binary, env, listener):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--endpoint", required=True)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--modes", default="best-effort,off")
-    ap.add_argument("--markdown")
+    paras = __doc__.split("\n\n")  # without its usage paragraph: argparse prints its own
+    ap = argparse.ArgumentParser(
+        description="\n\n".join([paras[0]] + paras[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--binary", required=True, help="the image-processor-lambda binary")
+    ap.add_argument(
+        "--endpoint", required=True, help="the AWS emulator's URL (scripts/moto.sh url)"
+    )
+    ap.add_argument(
+        "--runs", type=int, default=20, help="cold starts per sandbox mode (default 20)"
+    )
+    ap.add_argument(
+        "--modes",
+        default="best-effort,off",
+        help="SANDBOX_MODE values to measure, comma-separated (default best-effort,off)",
+    )
+    ap.add_argument("--markdown", help="also write the table to this file")
     a = ap.parse_args()
 
     key_arn, ciphertext, topics = aws_resources(a.endpoint)

@@ -16,12 +16,14 @@ pub const JPEG_QUALITY: u8 = 85;
 /// The quality of a lossy WebP output, libwebp's scale (0-100), as `cwebp -q 80`.
 pub const WEBP_LOSSY_QUALITY: f32 = 80.0;
 
-/// The largest lossy WebP output, in pixels: 4096 x 2048 (8.4 Mpx). webp-rust's encoder needs
+/// The largest lossy WebP output, in pixels: 2048 x 2048 (4.2 Mpx). webp-rust's encoder needs
 /// about 14 bytes a pixel (its own RGBA copy, the YUV planes and every macroblock's
-/// coefficients): a 2896x2896 output (8.4 Mpx) peaks at 120 MiB for the whole process, inside
-/// the smallest Lambda's 128 MiB; a 4000x3000 one at 167 MiB and a 4096x4096 one at 236 MiB,
-/// where the lossless encoder needs 90 and 125 MiB. Larger outputs are written lossless.
-pub const WEBP_LOSSY_MAX_PIXELS: u64 = 4096 * 2048;
+/// coefficients): a 2048x2048 output peaks at 62 MiB in the worker, a 4096x2048 one at 119
+/// MiB, a 4000x3000 one at 167 MiB and a 4096x4096 one at 236 MiB, where the lossless encoder
+/// needs 34, 66, 90 and 125 MiB. The worker shares the function's memory with the Lambda
+/// runtime, the SDK and the input and output buffers in the parent, so the budget keeps the
+/// worker well inside the smallest Lambda's 128 MiB. Larger outputs are written lossless.
+pub const WEBP_LOSSY_MAX_PIXELS: u64 = 2048 * 2048;
 
 /// Whether a WebP output is lossy: only when the input was (`Header::lossy`, its first image
 /// is VP8), the result is opaque (no layout alpha, or every alpha 255) and it has at most
@@ -226,16 +228,16 @@ mod tests {
         );
         let gray_alpha = tk::gradient(40, 30, Layout::GrayAlpha);
         assert!(!webp_output_is_lossy(&gray_alpha, true));
-        // The budget: 4096 x 2048 is lossy, one row more is not (no pixels needed to decide
+        // The budget: 2048 x 2048 is lossy, one row more is not (no pixels needed to decide
         // on size, so a header-sized Pixels is enough: data is not read for Gray).
         let at = Pixels {
-            width: 4096,
+            width: 2048,
             height: 2048,
             layout: Layout::Gray,
             data: Vec::new(),
         };
         assert!(webp_output_is_lossy(&at, true));
-        let over = Pixels { height: 3073, ..at };
+        let over = Pixels { height: 2049, ..at };
         assert!(!webp_output_is_lossy(&over, true));
     }
 }

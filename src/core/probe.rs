@@ -65,6 +65,13 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Header, Rejection> {
     let format = sniff(bytes)?;
     let header = read_header(bytes, format, limits)?;
     check(&header, limits)?;
+    // After the limits, so a header that lies about its size is blamed for that first.
+    if format == Format::Webp {
+        check_riff_size(bytes)?;
+        if count_chunks(bytes, b"ANMF", limits) == 0 {
+            check_webp_still(bytes, limits)?;
+        }
+    }
     Ok(header)
 }
 
@@ -239,6 +246,8 @@ fn png_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
     }
     let width = be32(b, 16).ok_or_else(|| truncated("PNG"))?;
     let height = be32(b, 20).ok_or_else(|| truncated("PNG"))?;
+    // IHDR's colour type: 3 is indexed (palette) colour.
+    let indexed = u8_at(b, 25) == Some(3);
     let mut frames = 1;
     let mut pos: usize = 8;
     let mut walked_to_the_data = false;
@@ -255,9 +264,10 @@ fn png_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
             frames = be32(b, pos.saturating_add(8)).ok_or_else(|| truncated("PNG acTL"))?;
         }
         // png 0.18.1 checks a palette's length range but not that it holds whole RGB entries,
-        // and panics building the palette of one that does not (found by the `decode_png`
-        // fuzz target; fuzz/corpus/decode_png/regressions/).
-        if kind == b"PLTE" && (len % 3 != 0 || !(3..=768).contains(&len)) {
+        // and panics building the palette of an indexed image from one that does not (found
+        // by the `decode_png` fuzz target; fuzz/corpus/decode_png/regressions/). In an RGB
+        // image a PLTE is only a suggestion the decoder never uses, and libpng only warns.
+        if kind == b"PLTE" && indexed && (len % 3 != 0 || !(3..=768).contains(&len)) {
             return Err(Rejection::corrupt(format!(
                 "PNG palette of {len} bytes: a palette is 1 to 256 three-byte entries"
             )));
@@ -333,6 +343,64 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
         jpeg: None,
         lossy,
     })
+}
+
+/// The RIFF header's size must be covered by the file: a file shorter than it says is
+/// truncated (libwebp refuses it; image-webp decodes what is there). Data after the RIFF
+/// payload is ignored, as libwebp ignores it.
+fn check_riff_size(b: &[u8]) -> Result<(), Rejection> {
+    let riff = le32(b, 4).ok_or_else(|| truncated("WebP"))?;
+    let end = usize::try_from(riff)
+        .unwrap_or(usize::MAX)
+        .saturating_add(8);
+    if riff < 12 {
+        return Err(Rejection::corrupt(format!(
+            "WebP RIFF header says {riff} bytes: too small for an image chunk"
+        )));
+    }
+    if end > b.len() {
+        return Err(Rejection::corrupt(format!(
+            "WebP is truncated: its RIFF header says {end} bytes, the file has {}",
+            b.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A still (not animated) WebP holds one image: one VP8 or VP8L chunk, whole inside the RIFF
+/// payload, with its ALPH chunk, if any, before it. image-webp decodes the first VP8 of a
+/// file with two, and applies an ALPH that follows the VP8 (which libwebp refuses, and which
+/// turned a photo fully transparent), so both are refused as `corrupt`.
+fn check_webp_still(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
+    let riff_end = le32(b, 4)
+        .and_then(|r| usize::try_from(r).ok())
+        .map_or(b.len(), |r| r.saturating_add(8).min(b.len()));
+    let body = b.get(..riff_end).unwrap_or(b);
+    let mut image_seen = false;
+    for (kind, at, len) in riff_chunks(body, limits) {
+        match kind {
+            b"VP8 " | b"VP8L" => {
+                if image_seen {
+                    return Err(Rejection::corrupt("WebP holds a second image chunk"));
+                }
+                if at.saturating_add(len) > body.len() {
+                    return Err(Rejection::corrupt(format!(
+                        "WebP is truncated: its {} chunk says {len} bytes, {} are there",
+                        String::from_utf8_lossy(kind).trim_end(),
+                        body.len().saturating_sub(at)
+                    )));
+                }
+                image_seen = true;
+            }
+            b"ALPH" if image_seen => {
+                return Err(Rejection::corrupt(
+                    "WebP has its ALPH chunk after its image",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Iterates over the RIFF chunks of a WebP file: (fourcc, payload offset, payload length).
@@ -500,6 +568,7 @@ mod tests {
             (771, false),
         ] {
             let mut v = png_with_ihdr(10, 10);
+            v[25] = 3; // indexed colour
             png_chunk(&mut v, b"PLTE", &vec![7u8; len]);
             png_chunk(&mut v, b"IDAT", &[0u8; 4]);
             let r = probe(&v, &Limits::default());
@@ -508,6 +577,11 @@ mod tests {
                 assert_eq!(e.reason, Reason::Corrupt);
             }
         }
+        // In an RGB image the palette is an unused suggestion: not a reason to refuse it.
+        let mut rgb = png_with_ihdr(10, 10);
+        png_chunk(&mut rgb, b"PLTE", &[7u8; 5]);
+        png_chunk(&mut rgb, b"IDAT", &[0u8; 4]);
+        assert!(probe(&rgb, &Limits::default()).is_ok());
     }
 
     #[test]
@@ -615,6 +689,55 @@ mod tests {
         let at = f.len() - vp8.len() + 8;
         f[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
         assert!(probe(&f, &Limits::default()).is_ok());
+    }
+
+    /// A lossy WebP of 40x30 from our own encoder, and its parts.
+    fn lossy_webp() -> Vec<u8> {
+        let px = crate::testkit::gradient(40, 30, crate::core::pixels::Layout::Rgb);
+        crate::core::encode::encode(&px, Format::Webp, true).unwrap()
+    }
+
+    fn riff(body: &[u8]) -> Vec<u8> {
+        let mut f = b"RIFF".to_vec();
+        f.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[test]
+    fn a_webp_must_be_as_long_as_it_says_and_hold_one_image() {
+        let l = Limits::default();
+        let good = lossy_webp();
+        assert!(probe(&good, &l).is_ok());
+        // Data after the RIFF payload is ignored.
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"VP8 \x10\0\0\0junk");
+        assert!(probe(&trailing, &l).is_ok());
+        // One byte short: the RIFF size and the VP8 chunk both say more than is there.
+        let cut = &good[..good.len() - 1];
+        assert_eq!(probe(cut, &l).unwrap_err().reason, Reason::Corrupt);
+        // The RIFF size right but the VP8 chunk's length past the end.
+        let mut long_chunk = good.clone();
+        let n = u32::from_le_bytes(long_chunk[16..20].try_into().unwrap()) + 100;
+        long_chunk[16..20].copy_from_slice(&n.to_le_bytes());
+        assert!(probe(&long_chunk, &l)
+            .unwrap_err()
+            .message
+            .contains("truncated"));
+        // Two image chunks.
+        let vp8 = &good[12..];
+        let mut two = b"WEBP".to_vec();
+        two.extend_from_slice(vp8);
+        two.extend_from_slice(vp8);
+        let e = probe(&riff(&two), &l).unwrap_err();
+        assert!(e.message.contains("second image"), "{e}");
+        // ALPH after the image (in an extended file that announces alpha).
+        let mut ext = b"WEBPVP8X\x0a\0\0\0\x10\0\0\0".to_vec();
+        ext.extend_from_slice(&[39, 0, 0, 29, 0, 0]);
+        ext.extend_from_slice(vp8);
+        ext.extend_from_slice(b"ALPH\x02\0\0\0\0\0");
+        let e = probe(&riff(&ext), &l).unwrap_err();
+        assert!(e.message.contains("ALPH chunk after"), "{e}");
     }
 
     #[test]
