@@ -4,7 +4,7 @@
 //! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
 //! channel layout, adaptive filtering (png). WebP: lossless VP8L (image-webp), except that a
 //! lossy input (VP8) whose result is opaque and at most [`WEBP_LOSSY_MAX_PIXELS`] gives lossy
-//! VP8 at quality 80 with webp-rust's fastest method (pure Rust, no unsafe). See
+//! VP8 at quality 80 with webp-rust's fastest method (memory-safe pure Rust). See
 //! [`webp_output_is_lossy`], README ("Choices we made") and BENCHMARKS.md.
 
 use super::error::Rejection;

@@ -67,10 +67,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Header, Rejection> {
     check(&header, limits)?;
     // After the limits, so a header that lies about its size is blamed for that first.
     if format == Format::Webp {
-        check_riff_size(bytes)?;
-        if count_chunks(bytes, b"ANMF", limits) == 0 {
-            check_webp_still(bytes, limits)?;
-        }
+        check_webp_layout(bytes, limits)?;
     }
     Ok(header)
 }
@@ -315,12 +312,7 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
         }
         b"VP8X" => {
             let flags = u8_at(b, data_at).ok_or_else(|| truncated("WebP VP8X"))?;
-            let w = le24(b, data_at.saturating_add(4))
-                .ok_or_else(|| truncated("WebP VP8X"))?
-                .saturating_add(1);
-            let h = le24(b, data_at.saturating_add(7))
-                .ok_or_else(|| truncated("WebP VP8X"))?
-                .saturating_add(1);
+            let (w, h) = size_24(b, data_at.saturating_add(4), "WebP VP8X")?;
             check_first_webp_frame(b, limits)?;
             (w, h, flags & 0x02 != 0, first_image_is_lossy(b, limits))
         }
@@ -348,9 +340,15 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
 /// The RIFF header's size must be covered by the file: a file shorter than it says is
 /// truncated (libwebp refuses it; image-webp decodes what is there). Data after the RIFF
 /// payload is ignored, as libwebp ignores it.
-fn check_riff_size(b: &[u8]) -> Result<(), Rejection> {
+///
+/// At the top level a WebP holds one image: one VP8 or VP8L chunk, whole inside the RIFF
+/// payload, with its ALPH chunk, if any, before it (an animation's images are inside its
+/// ANMF chunks, checked by [`check_first_webp_frame`]). image-webp decodes the first VP8 of a
+/// file with two, and applies an ALPH that follows the VP8 (which libwebp refuses, and which
+/// turned a photo fully transparent), so both are refused as `corrupt`.
+fn check_webp_layout(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
     let riff = le32(b, 4).ok_or_else(|| truncated("WebP"))?;
-    let end = usize::try_from(riff)
+    let riff_end = usize::try_from(riff)
         .unwrap_or(usize::MAX)
         .saturating_add(8);
     if riff < 12 {
@@ -358,24 +356,12 @@ fn check_riff_size(b: &[u8]) -> Result<(), Rejection> {
             "WebP RIFF header says {riff} bytes: too small for an image chunk"
         )));
     }
-    if end > b.len() {
+    let Some(body) = b.get(..riff_end) else {
         return Err(Rejection::corrupt(format!(
-            "WebP is truncated: its RIFF header says {end} bytes, the file has {}",
+            "WebP is truncated: its RIFF header says {riff_end} bytes, the file has {}",
             b.len()
         )));
-    }
-    Ok(())
-}
-
-/// A still (not animated) WebP holds one image: one VP8 or VP8L chunk, whole inside the RIFF
-/// payload, with its ALPH chunk, if any, before it. image-webp decodes the first VP8 of a
-/// file with two, and applies an ALPH that follows the VP8 (which libwebp refuses, and which
-/// turned a photo fully transparent), so both are refused as `corrupt`.
-fn check_webp_still(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
-    let riff_end = le32(b, 4)
-        .and_then(|r| usize::try_from(r).ok())
-        .map_or(b.len(), |r| r.saturating_add(8).min(b.len()));
-    let body = b.get(..riff_end).unwrap_or(b);
+    };
     let mut image_seen = false;
     for (kind, at, len) in riff_chunks(body, limits) {
         match kind {
@@ -401,6 +387,17 @@ fn check_webp_still(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+/// Two 24-bit "size minus one" fields at `at` (VP8X canvas, ANMF frame): width, height.
+fn size_24(b: &[u8], at: usize, what: &str) -> Result<(u32, u32), Rejection> {
+    let w = le24(b, at)
+        .ok_or_else(|| truncated(what))?
+        .saturating_add(1);
+    let h = le24(b, at.saturating_add(3))
+        .ok_or_else(|| truncated(what))?
+        .saturating_add(1);
+    Ok((w, h))
 }
 
 /// Iterates over the RIFF chunks of a WebP file: (fourcc, payload offset, payload length).
@@ -474,12 +471,7 @@ fn check_first_webp_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
             b"VP8 " => return check_vp8_frame(b, at, None),
             b"VP8L" => return Ok(()),
             b"ANMF" => {
-                let fw = le24(b, at.saturating_add(6))
-                    .ok_or_else(|| truncated("WebP ANMF"))?
-                    .saturating_add(1);
-                let fh = le24(b, at.saturating_add(9))
-                    .ok_or_else(|| truncated("WebP ANMF"))?
-                    .saturating_add(1);
+                let (fw, fh) = size_24(b, at.saturating_add(6), "WebP ANMF")?;
                 let inner_at = at.saturating_add(16);
                 let inner_len = len.checked_sub(16).ok_or_else(|| {
                     Rejection::corrupt("WebP ANMF frame is shorter than its header")
