@@ -15,7 +15,7 @@
               crash with a reproducer, in the regression tests a failed test"
 )]
 
-use crate::core::decode::decode as core_decode;
+use crate::core::decode::{decode as core_decode, decode_with, Hint};
 use crate::core::format::{sniff, Format};
 use crate::core::naming::{op_for_name, output_key, validate_key};
 use crate::core::probe::{probe as core_probe, Header};
@@ -326,8 +326,10 @@ pub fn probe(data: &[u8]) -> Option<Header> {
 }
 
 /// One decoder behind our limits: inputs that do not sniff as `format` are skipped, the
-/// header must pass the probe, then only the format's decoder runs (no transform, no
-/// encode). Properties: the pixels have the header's size and a buffer of exactly
+/// header must pass the probe, then only the format's decoder runs (no encode), twice: a
+/// full decode, and a decode that fits into the thumbnail box as the rows arrive (the
+/// pipeline's path for fit and thumb). Properties: the pixels have the header's size, or its
+/// fit into the box (WebP is never fitted while decoding), and a buffer of exactly
 /// width×height×channels; every rejection passes [`check_rejection`].
 fn decoder(data: &[u8], format: Format) {
     if sniff(data) != Ok(format) {
@@ -337,20 +339,27 @@ fn decoder(data: &[u8], format: Format) {
     let Ok(header) = core_probe(data, &limits) else {
         return;
     };
-    match core_decode(data, &header, &limits) {
-        Ok(d) => {
-            let p = &d.pixels;
-            assert_eq!(
-                (p.width, p.height),
-                (header.width, header.height),
-                "{format:?}: decoded size differs from the header"
-            );
-            let want = (p.width as usize)
-                .checked_mul(p.height as usize)
-                .and_then(|n| n.checked_mul(p.layout.channels()));
-            assert_eq!(Some(p.data.len()), want, "{format:?}: pixel buffer size");
+    let thumb = Op::Thumb.fit_box();
+    for fit in [None, thumb] {
+        let hint = Hint { gray: false, fit };
+        match decode_with(data, &header, &limits, hint) {
+            Ok(d) => {
+                let p = &d.pixels;
+                let size = (header.width, header.height);
+                // A decoder that cannot fit as it decodes (WebP) returns the full size.
+                let fitted = fit.map_or(size, |bx| fit_size(size.0, size.1, bx));
+                let got = (p.width, p.height);
+                assert!(
+                    got == fitted || (got == size && format == Format::Webp),
+                    "{format:?} (fit {fit:?}): decoded {got:?}, header {size:?}"
+                );
+                let len = (p.width as usize)
+                    .checked_mul(p.height as usize)
+                    .and_then(|n| n.checked_mul(p.layout.channels()));
+                assert_eq!(Some(p.data.len()), len, "{format:?}: pixel buffer size");
+            }
+            Err(r) => check_rejection(&r, format.name()),
         }
-        Err(r) => check_rejection(&r, format.name()),
     }
 }
 

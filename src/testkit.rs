@@ -361,6 +361,9 @@ pub fn srgb_icc() -> Vec<u8> {
 pub struct JpegOpts {
     pub quality: u8,
     pub progressive: bool,
+    /// Chroma sampling factors (horizontal, vertical) of an RGB image, as `SamplingFactor`
+    /// names them: (2, 2) is 4:2:0, (1, 1) 4:4:4. `None` is the encoder's default.
+    pub sampling: Option<(u8, u8)>,
 }
 
 impl Default for JpegOpts {
@@ -368,6 +371,7 @@ impl Default for JpegOpts {
         JpegOpts {
             quality: 92,
             progressive: false,
+            sampling: None,
         }
     }
 }
@@ -389,6 +393,11 @@ pub fn jpeg_with(p: &Pixels, meta: &Meta, opts: JpegOpts) -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = Encoder::new(&mut out, opts.quality);
     enc.set_progressive(opts.progressive);
+    if let Some((h, v)) = opts.sampling {
+        enc.set_sampling_factor(
+            jpeg_encoder::SamplingFactor::from_factors(h, v).expect("a sampling jpeg-encoder has"),
+        );
+    }
     add_jpeg_meta(&mut enc, meta);
     enc.encode(&p.data, p.width as u16, p.height as u16, ct)
         .expect("JPEG encode");

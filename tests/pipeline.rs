@@ -566,6 +566,7 @@ fn progressive_and_gray_jpegs_decode() {
         tk::JpegOpts {
             quality: 90,
             progressive: true,
+            ..Default::default()
         },
     );
     assert!(
@@ -867,6 +868,7 @@ fn mutated_inputs_never_reach_the_panic_path() {
                 tk::JpegOpts {
                     quality: 80,
                     progressive: true,
+                    ..Default::default()
                 },
             ),
         ),

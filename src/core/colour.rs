@@ -131,6 +131,23 @@ pub fn ycck_to_cmyk_inplace(data: &mut [u8]) {
     }
 }
 
+/// Three same-size one-channel planes (Y, Cb, Cr, as a JPEG stores them) to one RGB image.
+pub fn ycbcr_planes_to_rgb(y: &Pixels, cb: &Pixels, cr: &Pixels) -> Result<Pixels, Rejection> {
+    let size = (y.width, y.height);
+    if [y, cb, cr]
+        .iter()
+        .any(|p| p.layout != Layout::Gray || (p.width, p.height) != size)
+    {
+        return Err(Rejection::internal("YCbCr planes of different sizes"));
+    }
+    let mut data = Vec::with_capacity(y.data.len().saturating_mul(3));
+    for ((&y, &cb), &cr) in y.data.iter().zip(&cb.data).zip(&cr.data) {
+        let (r, g, b) = ycbcr_to_rgb(y, cb, cr);
+        data.extend_from_slice(&[r, g, b]);
+    }
+    Pixels::new(size.0, size.1, Layout::Rgb, data)
+}
+
 /// JFIF YCbCr → RGB (ITU-R BT.601 full range), fixed point.
 fn ycbcr_to_rgb(y: u8, cb: u8, cr: u8) -> (u8, u8, u8) {
     let y = i32::from(y) << 16;

@@ -10,11 +10,13 @@ use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 
+use super::colour;
 use super::error::{Reason, Rejection};
 use super::format::Format;
 use super::limits::Limits;
 use super::pixels::{buffer_len, Layout, Pixels};
 use super::probe::Header;
+use super::transform::{self, BandResizer};
 
 /// A decoded image plus the metadata the pipeline still needs (and then drops).
 #[derive(Debug)]
@@ -43,6 +45,17 @@ pub enum Cmyk {
 pub struct Hint {
     /// Only the luma will be used (the grayscale op).
     pub gray: bool,
+    /// The image will be fitted into this box ([`transform::fit_size`]). A decoder that can
+    /// resample as the rows arrive returns the fitted image and never holds the full-size
+    /// one; the caller's own fit is then a no-op, since a fitted image already fits.
+    pub fit: Option<u32>,
+}
+
+/// The fitted size when the hint asks for a fit that changes the size.
+fn shrink_to(hint: Hint, w: u32, h: u32) -> Option<(u32, u32)> {
+    hint.fit
+        .map(|bx| transform::fit_size(w, h, bx))
+        .filter(|&to| to != (w, h))
 }
 
 /// Decodes every pixel (no hint).
@@ -59,19 +72,23 @@ pub fn decode_with(
 ) -> Result<Decoded, Rejection> {
     match header.format {
         Format::Jpeg => decode_jpeg(bytes, header, limits, hint),
-        Format::Png => decode_png(bytes, header, limits),
+        Format::Png => decode_png(bytes, header, limits, hint),
         Format::Webp => decode_webp(bytes, header, limits),
     }
 }
 
 fn check_size(p: &Pixels, header: &Header) -> Result<(), Rejection> {
     if (p.width, p.height) != (header.width, header.height) {
-        return Err(Rejection::corrupt(format!(
-            "decoded size {}x{} differs from the header's {}x{}",
-            p.width, p.height, header.width, header.height
-        )));
+        return Err(size_mismatch((p.width, p.height), header));
     }
     Ok(())
+}
+
+fn size_mismatch((w, h): (u32, u32), header: &Header) -> Rejection {
+    Rejection::corrupt(format!(
+        "decoded size {w}x{h} differs from the header's {}x{}",
+        header.width, header.height
+    ))
 }
 
 fn jpeg_error(e: zune_jpeg::errors::DecodeErrors) -> Rejection {
@@ -154,18 +171,108 @@ fn decode_jpeg(
         .info()
         .ok_or_else(|| Rejection::corrupt("JPEG without a frame header"))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let mut data = vec![0u8; buffer_len(w, h, layout)?];
-    dec.decode_into(&mut data).map_err(jpeg_error)?;
+    if (w, h) != (header.width, header.height) {
+        return Err(size_mismatch((w, h), header));
+    }
+    let planar = shrink_to(hint, w, h)
+        .filter(|_| layout == Layout::Rgb && dec.input_colorspace() == Some(ColorSpace::YCbCr));
+    let pixels = match planar {
+        Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to)?,
+        None => {
+            let mut data = vec![0u8; buffer_len(w, h, layout)?];
+            dec.decode_into(&mut data).map_err(jpeg_error)?;
+            let pixels = Pixels::new(w, h, layout, data)?;
+            check_size(&pixels, header)?;
+            pixels
+        }
+    };
     let icc = dec.icc_profile();
     let exif = dec.exif().cloned();
-    let pixels = Pixels::new(w, h, layout, data)?;
-    check_size(&pixels, header)?;
     Ok(Decoded {
         pixels,
         icc,
         exif,
         cmyk,
     })
+}
+
+/// Decodes a YCbCr JPEG one row of MCUs at a time into its Y, Cb and Cr planes as stored
+/// (chroma at its subsampled size), resamples each plane to the fitted size as its rows
+/// arrive, and converts to RGB only at that size. Neither the full-size RGB image nor the
+/// upsampled chroma is ever made, and the chroma is resampled once, from its own samples.
+fn jpeg_planes_fitted(
+    dec: &mut zune_jpeg::JpegDecoder<ZCursor<&[u8]>>,
+    (w, h): (u32, u32),
+    to: (u32, u32),
+) -> Result<Pixels, Rejection> {
+    let mut raw = dec.raw_output();
+    let layout = raw
+        .layout()
+        .ok_or_else(|| Rejection::corrupt("JPEG plane layout unavailable"))?;
+    let planes = layout
+        .get(..3)
+        .filter(|_| raw.num_components() == Some(3))
+        .ok_or_else(|| Rejection::internal("YCbCr JPEG without three planes"))?;
+    let h_max = planes.iter().map(|p| p.horizontal_sampling_factor).max();
+    let v_max = planes.iter().map(|p| p.vertical_sampling_factor).max();
+    let (Some(h_max), Some(v_max)) = (h_max, v_max) else {
+        return Err(Rejection::internal("YCbCr JPEG without planes"));
+    };
+    let mut resizers = Vec::with_capacity(3);
+    let mut rows = Vec::with_capacity(3);
+    for p in planes {
+        let pw = u32::try_from(p.width).map_err(|_| Rejection::corrupt("JPEG plane width"))?;
+        let ph = u32::try_from(p.height).map_err(|_| Rejection::corrupt("JPEG plane height"))?;
+        // The part of the plane the image covers: a 4:2:0 plane of an odd-width image has
+        // a last column only half inside it.
+        let share =
+            |size: u32, f: usize, max: usize| f64::from(size) * f as f64 / (max.max(1)) as f64;
+        let extent = (
+            share(w, p.horizontal_sampling_factor, h_max),
+            share(h, p.vertical_sampling_factor, v_max),
+        );
+        resizers.push(BandResizer::new(pw, ph, Layout::Gray, to, extent)?);
+        let band = p
+            .width
+            .checked_mul(p.vertical_sampling_factor.saturating_mul(8))
+            .ok_or_else(|| Rejection::corrupt("JPEG plane size"))?;
+        rows.push(vec![0u8; band]);
+    }
+    let strides: Vec<usize> = planes.iter().map(|p| p.width).collect();
+    // One call per row of MCUs, and one more to say it is complete; the bound is only there
+    // so that no decoder state can keep this loop going.
+    let mcu_rows = (h as usize).div_ceil(v_max.saturating_mul(8).max(1));
+    for _ in 0..=mcu_rows.saturating_add(1) {
+        let mut out: Vec<&mut [u8]> = rows.iter_mut().map(Vec::as_mut_slice).collect();
+        match raw
+            .decode_next_imcu_row(&mut out, &strides)
+            .map_err(jpeg_error)?
+        {
+            zune_jpeg::RawImcuRowStatus::RowReady { rows_written } => {
+                for ((r, buf), (&n, &stride)) in resizers
+                    .iter_mut()
+                    .zip(&rows)
+                    .zip(rows_written.iter().zip(&strides))
+                {
+                    let len = n.saturating_mul(stride);
+                    r.push_rows(
+                        buf.get(..len)
+                            .ok_or_else(|| Rejection::internal("JPEG plane rows"))?,
+                    )?;
+                }
+            }
+            zune_jpeg::RawImcuRowStatus::Complete => {
+                let mut done = resizers.into_iter().map(BandResizer::finish);
+                let (Some(y), Some(cb), Some(cr)) = (done.next(), done.next(), done.next()) else {
+                    return Err(Rejection::internal("YCbCr planes missing"));
+                };
+                return colour::ycbcr_planes_to_rgb(&y?, &cb?, &cr?);
+            }
+            // All input is in memory: a decoder that wants more has reached the end.
+            _ => return Err(Rejection::corrupt("JPEG is truncated")),
+        }
+    }
+    Err(Rejection::internal("JPEG row decoding did not finish"))
 }
 
 /// True when a 3-component JPEG is stored as YCbCr and carries no ICC profile (a cheap
@@ -187,7 +294,12 @@ fn png_error(e: png::DecodingError) -> Rejection {
     }
 }
 
-fn decode_png(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Rejection> {
+fn decode_png(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    hint: Hint,
+) -> Result<Decoded, Rejection> {
     let mut dec = png::Decoder::new_with_limits(
         Cursor::new(bytes),
         png::Limits {
@@ -213,14 +325,26 @@ fn decode_png(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded,
         png::ColorType::Indexed => return Err(Rejection::internal("PNG palette survived EXPAND")),
     };
     let (w, h) = (reader.info().width, reader.info().height);
-    let mut data = vec![0u8; buffer_len(w, h, layout)?];
-    // For APNG this is the default image (IDAT), which is the static frame we keep.
-    let frame = reader.next_frame(&mut data).map_err(png_error)?;
-    if (frame.width, frame.height) != (w, h) || frame.buffer_size() != data.len() {
-        return Err(Rejection::corrupt(
-            "PNG default image is not the full canvas",
-        ));
-    }
+    // A plain (not interlaced, not animated) PNG is fitted row by row as it is unfiltered;
+    // Adam7 rows arrive out of order and an APNG's default image needs its frame checks.
+    let streamed =
+        shrink_to(hint, w, h).filter(|_| !reader.info().interlaced && header.frames <= 1);
+    let pixels = match streamed {
+        Some(to) => png_rows_fitted(&mut reader, (w, h), layout, to)?,
+        None => {
+            let mut data = vec![0u8; buffer_len(w, h, layout)?];
+            // For APNG this is the default image (IDAT), which is the static frame we keep.
+            let frame = reader.next_frame(&mut data).map_err(png_error)?;
+            if (frame.width, frame.height) != (w, h) || frame.buffer_size() != data.len() {
+                return Err(Rejection::corrupt(
+                    "PNG default image is not the full canvas",
+                ));
+            }
+            let pixels = Pixels::new(w, h, layout, data)?;
+            check_size(&pixels, header)?;
+            pixels
+        }
+    };
     let info = reader.info();
     let icc = info.icc_profile.as_ref().map(|c| c.to_vec());
     let exif = info.exif_metadata.as_ref().map(|c| c.to_vec());
@@ -228,14 +352,37 @@ fn decode_png(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded,
     if header.frames <= 1 {
         reader.finish().map_err(png_error)?;
     }
-    let pixels = Pixels::new(w, h, layout, data)?;
-    check_size(&pixels, header)?;
     Ok(Decoded {
         pixels,
         icc,
         exif,
         cmyk: None,
     })
+}
+
+/// Reads the rows of a plain PNG straight into a [`BandResizer`]'s band, so the full-size
+/// image is never held.
+fn png_rows_fitted(
+    reader: &mut png::Reader<Cursor<&[u8]>>,
+    (w, h): (u32, u32),
+    layout: Layout,
+    to: (u32, u32),
+) -> Result<Pixels, Rejection> {
+    let mut fit = BandResizer::new(w, h, layout, to, (f64::from(w), f64::from(h)))?;
+    if reader.output_line_size(w) != Some(fit.src_stride()) {
+        return Err(Rejection::internal(
+            "PNG row size disagrees with its layout",
+        ));
+    }
+    let mut row = vec![0u8; fit.src_stride()];
+    // One row per call and one more that reports the end; bounded so nothing loops.
+    for _ in 0..=h {
+        match reader.read_row(&mut row).map_err(png_error)? {
+            Some(_) => fit.push_rows(&row)?,
+            None => return fit.finish(),
+        }
+    }
+    Err(Rejection::corrupt("PNG has more rows than its height"))
 }
 
 fn webp_error(e: image_webp::DecodingError) -> Rejection {
@@ -276,4 +423,114 @@ fn decode_webp(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded
         exif,
         cmyk: None,
     })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests: sizes and sample values are the test's own"
+)]
+mod tests {
+    use super::*;
+    use crate::core::probe::probe;
+    use crate::testkit::{self as tk, JpegOpts, Meta};
+
+    /// The full decode, resized afterwards: what the pipeline did before decoders could fit
+    /// as they decode, and what it still does for the inputs they leave alone.
+    fn full_then_fit(bytes: &[u8], bx: u32) -> Pixels {
+        let limits = Limits::default();
+        let header = probe(bytes, &limits).unwrap();
+        let p = decode(bytes, &header, &limits).unwrap().pixels;
+        let (w, h) = transform::fit_size(p.width, p.height, bx);
+        transform::resize(p, w, h).unwrap()
+    }
+
+    fn fitted_while_decoding(bytes: &[u8], bx: u32) -> Pixels {
+        let limits = Limits::default();
+        let header = probe(bytes, &limits).unwrap();
+        let hint = Hint {
+            gray: false,
+            fit: Some(bx),
+        };
+        decode_with(bytes, &header, &limits, hint).unwrap().pixels
+    }
+
+    fn mean_abs_diff(a: &Pixels, b: &Pixels) -> f64 {
+        assert_eq!((a.width, a.height, a.layout), (b.width, b.height, b.layout));
+        let sum: u64 = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        sum as f64 / a.data.len() as f64
+    }
+
+    #[test]
+    fn jpeg_planes_fitted_as_decoded_match_the_full_decode() {
+        // Every chroma subsampling jpeg-encoder writes, baseline and progressive, with odd
+        // sizes (a half-covered last chroma column and row) and a box that makes the output
+        // larger than the chroma planes (the chroma is then enlarged, the image is not).
+        let sizes = [(641, 479, 200), (1001, 333, 1000), (97, 203, 64)];
+        let samplings = [
+            (1, 1),
+            (2, 1),
+            (1, 2),
+            (2, 2),
+            (4, 1),
+            (4, 2),
+            (1, 4),
+            (2, 4),
+        ];
+        for (w, h, bx) in sizes {
+            let src = tk::gradient(w, h, Layout::Rgb);
+            for sampling in samplings {
+                for progressive in [false, true] {
+                    let opts = JpegOpts {
+                        quality: 90,
+                        progressive,
+                        sampling: Some(sampling),
+                    };
+                    let bytes = tk::jpeg_with(&src, &Meta::default(), opts);
+                    let got = fitted_while_decoding(&bytes, bx);
+                    let want = full_then_fit(&bytes, bx);
+                    let d = mean_abs_diff(&got, &want);
+                    // The full decode upsamples the chroma (zune-jpeg's filter) before the
+                    // resize; the planes are resized from the stored chroma instead, so the
+                    // two differ a little in the chroma, never by much.
+                    assert!(
+                        d < 1.5,
+                        "{w}x{h} {sampling:?} progressive={progressive}: mean diff {d}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn png_rows_fitted_as_decoded_match_the_full_decode() {
+        for layout in [Layout::Gray, Layout::GrayAlpha, Layout::Rgb, Layout::Rgba] {
+            for (w, h, bx) in [(641, 479, 200), (3000, 17, 1024), (5, 900, 200)] {
+                let bytes = tk::png(&tk::gradient(w, h, layout), &Meta::default());
+                let got = fitted_while_decoding(&bytes, bx);
+                let want = full_then_fit(&bytes, bx);
+                let d = mean_abs_diff(&got, &want);
+                assert!(d < 0.5, "{layout:?} {w}x{h}: mean diff {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_png_cut_inside_its_rows_is_still_truncated_when_fitted() {
+        let bytes = tk::png(&tk::gradient(640, 480, Layout::Rgb), &Meta::default());
+        let cut = bytes.get(..bytes.len() / 2).unwrap();
+        let limits = Limits::default();
+        let header = probe(cut, &limits).unwrap();
+        let hint = Hint {
+            gray: false,
+            fit: Some(200),
+        };
+        let r = decode_with(cut, &header, &limits, hint).unwrap_err();
+        assert_eq!(r.reason, Reason::Corrupt, "{r}");
+    }
 }

@@ -71,6 +71,7 @@ fn process_probed(
 ) -> Result<Output, Rejection> {
     let hint = Hint {
         gray: job.op == Op::Grayscale,
+        fit: job.op.fit_box(),
     };
     let decoded = decode_with(input, header, limits, hint)?;
     let orientation = orient::orientation(decoded.exif.as_deref());
@@ -81,7 +82,8 @@ fn process_probed(
     };
     let needs_icc = decoded.cmyk.is_none();
     // The fit box is square, so fitting before orienting gives the same size as fitting after:
-    // resize (and convert colour) on the stored pixels, then rotate the small result.
+    // resize (and convert colour) on the stored pixels, then rotate the small result. A
+    // decoder that fitted the image as it decoded (see `Hint::fit`) leaves nothing to resize.
     px = match job.op.fit_box() {
         Some(bx) => {
             let (w, h) = transform::fit_size(px.width, px.height, bx);

@@ -76,6 +76,185 @@ pub fn resize(mut p: Pixels, w: u32, h: u32) -> Result<Pixels, Rejection> {
     Pixels::new(w, h, p.layout, data)
 }
 
+/// Bytes of source rows gathered before one horizontal pass of a [`BandResizer`]: large enough
+/// that the filter weights (computed again for every pass) cost little, small enough that the
+/// band stays a small part of the memory a full-size image would take.
+const BAND_BYTES: usize = 2 * 1024 * 1024;
+
+/// Shrinks an image that arrives a band of rows at a time, so the full-size image is never
+/// held: each band is premultiplied (if it has alpha) and resampled horizontally into an
+/// intermediate image `dst_w` wide and as tall as the source, then [`BandResizer::finish`]
+/// resamples that vertically. The filter is [`resize`]'s Lanczos3 in the stored values.
+///
+/// `extent` is the part of the source, in its own pixels, that maps onto the whole output:
+/// the source size for an ordinary image, and a fraction of a pixel less for a subsampled
+/// JPEG chroma plane whose last column or row is only half covered by the image.
+pub struct BandResizer {
+    layout: Layout,
+    src_w: u32,
+    src_h: u32,
+    dst_w: u32,
+    dst_h: u32,
+    extent: (f64, f64),
+    band: Vec<u8>,
+    band_rows: usize,
+    rows_in: u32,
+    inter: Vec<u8>,
+    inter_rows: u32,
+    resizer: fr::Resizer,
+}
+
+impl BandResizer {
+    /// A resizer from `src_w`×`src_h` to `dst_w`×`dst_h`. A plane may grow (the chroma of a
+    /// subsampled JPEG whose output is larger than the chroma plane): the fit box, not this,
+    /// keeps the image as a whole from being enlarged.
+    pub fn new(
+        src_w: u32,
+        src_h: u32,
+        layout: Layout,
+        (dst_w, dst_h): (u32, u32),
+        extent: (f64, f64),
+    ) -> Result<Self, Rejection> {
+        let (ew, eh) = extent;
+        let fits = |e: f64, s: u32| e > 0.0 && e <= f64::from(s) && e > f64::from(s) - 1.0;
+        if dst_w == 0 || dst_h == 0 || !fits(ew, src_w) || !fits(eh, src_h) {
+            return Err(Rejection::internal(format!(
+                "band resize of {src_w}x{src_h} (extent {ew}x{eh}) to {dst_w}x{dst_h}"
+            )));
+        }
+        let stride = (src_w as usize).saturating_mul(layout.channels());
+        let band_rows = BAND_BYTES
+            .checked_div(stride)
+            .unwrap_or(1)
+            .clamp(1, src_h as usize);
+        Ok(BandResizer {
+            layout,
+            src_w,
+            src_h,
+            dst_w,
+            dst_h,
+            extent,
+            band: Vec::with_capacity(band_rows.saturating_mul(stride)),
+            band_rows,
+            rows_in: 0,
+            inter: vec![0u8; buffer_len(dst_w, src_h, layout)?],
+            inter_rows: 0,
+            resizer: fr::Resizer::new(),
+        })
+    }
+
+    /// Bytes in one source row.
+    pub fn src_stride(&self) -> usize {
+        (self.src_w as usize).saturating_mul(self.layout.channels())
+    }
+
+    /// Takes whole source rows, top to bottom; more rows than the source has is an error.
+    pub fn push_rows(&mut self, mut rows: &[u8]) -> Result<(), Rejection> {
+        let stride = self.src_stride();
+        let count = match rows.len().checked_rem(stride) {
+            Some(0) => rows.len().checked_div(stride).unwrap_or(0),
+            _ => return Err(Rejection::internal("band resize: a partial row")),
+        };
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.rows_in = self
+            .rows_in
+            .checked_add(count)
+            .filter(|&n| n <= self.src_h)
+            .ok_or_else(|| Rejection::corrupt("more rows than the image height"))?;
+        let cap = self.band_rows.saturating_mul(stride);
+        while !rows.is_empty() {
+            let room = cap.saturating_sub(self.band.len()).min(rows.len());
+            let (now, rest) = rows.split_at(room);
+            self.band.extend_from_slice(now);
+            rows = rest;
+            if self.band.len() >= cap {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Resamples the gathered band horizontally into its rows of the intermediate image.
+    fn flush(&mut self) -> Result<(), Rejection> {
+        let stride = self.src_stride();
+        let rows = u32::try_from(self.band.len().checked_div(stride).unwrap_or(0)).unwrap_or(0);
+        if rows == 0 {
+            return Ok(());
+        }
+        let pt = pixel_type(self.layout);
+        let mut src = fr::images::Image::from_slice_u8(self.src_w, rows, &mut self.band, pt)
+            .map_err(resize_error)?;
+        if self.layout.has_alpha() {
+            fr::MulDiv::default()
+                .multiply_alpha_inplace(&mut src)
+                .map_err(resize_error)?;
+        }
+        let at = buffer_len(self.dst_w, self.inter_rows, self.layout)?;
+        let len = buffer_len(self.dst_w, rows, self.layout)?;
+        let out = self
+            .inter
+            .get_mut(at..at.saturating_add(len))
+            .ok_or_else(|| Rejection::internal("band resize: intermediate rows"))?;
+        if self.dst_w == self.src_w && self.extent.0 == f64::from(self.src_w) {
+            drop(src);
+            out.copy_from_slice(&self.band);
+        } else {
+            let mut dst = fr::images::Image::from_slice_u8(self.dst_w, rows, out, pt)
+                .map_err(resize_error)?;
+            let opts = fr::ResizeOptions::new()
+                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+                .use_alpha(false)
+                .crop(0.0, 0.0, self.extent.0, f64::from(rows));
+            self.resizer
+                .resize(&src, &mut dst, &opts)
+                .map_err(resize_error)?;
+        }
+        self.inter_rows = self.inter_rows.saturating_add(rows);
+        self.band.clear();
+        Ok(())
+    }
+
+    /// The output, once every source row has arrived (fewer is an error: a decoder that
+    /// stops early must not pass for a short image).
+    pub fn finish(mut self) -> Result<Pixels, Rejection> {
+        if self.rows_in != self.src_h {
+            return Err(Rejection::corrupt(format!(
+                "image ended after {} of its {} rows",
+                self.rows_in, self.src_h
+            )));
+        }
+        self.flush()?;
+        let pt = pixel_type(self.layout);
+        let mut out = if self.dst_h == self.src_h && self.extent.1 == f64::from(self.src_h) {
+            fr::images::Image::from_vec_u8(
+                self.dst_w,
+                self.dst_h,
+                std::mem::take(&mut self.inter),
+                pt,
+            )
+            .map_err(resize_error)?
+        } else {
+            let src = fr::images::Image::from_slice_u8(self.dst_w, self.src_h, &mut self.inter, pt)
+                .map_err(resize_error)?;
+            let mut dst = fr::images::Image::new(self.dst_w, self.dst_h, pt);
+            let opts = fr::ResizeOptions::new()
+                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+                .use_alpha(false)
+                .crop(0.0, 0.0, f64::from(self.dst_w), self.extent.1);
+            self.resizer
+                .resize(&src, &mut dst, &opts)
+                .map_err(resize_error)?;
+            dst
+        };
+        if self.layout.has_alpha() {
+            fr::MulDiv::default()
+                .divide_alpha_inplace(&mut out)
+                .map_err(resize_error)?;
+        }
+        Pixels::new(self.dst_w, self.dst_h, self.layout, out.into_vec())
+    }
+}
+
 /// ITU-R 601 luma, as Pillow's `convert("L")`: L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
 fn luma(r: u8, g: u8, b: u8) -> u8 {
     let l = 19595u32
@@ -118,6 +297,12 @@ pub fn grayscale(mut p: Pixels) -> Result<Pixels, Rejection> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "tests: sizes and sample values are the test's own"
+)]
 mod tests {
     use super::*;
 
@@ -150,6 +335,94 @@ mod tests {
         let g = grayscale(p).unwrap();
         assert_eq!(g.layout, Layout::GrayAlpha);
         assert_eq!(g.data, vec![76, 10, 29, 200]);
+    }
+
+    /// A busy test image with detail at every scale but no values near 0 or 255, so neither
+    /// pass order clamps Lanczos3's overshoot and the two orders are comparable.
+    fn busy(w: u32, h: u32, layout: Layout) -> Pixels {
+        let ch = layout.channels();
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..ch {
+                    let (x, y, c) = (f64::from(x), f64::from(y), c as f64);
+                    let v = 128.0
+                        + 50.0 * (x * 0.9 + y * 0.31 + c).sin()
+                        + 40.0 * (x * 0.05 - y * 1.7 + 2.0 * c).cos();
+                    data.push(v.round() as u8);
+                }
+            }
+        }
+        Pixels::new(w, h, layout, data).unwrap()
+    }
+
+    fn banded(p: &Pixels, to: (u32, u32), rows_per_push: usize) -> Pixels {
+        let extent = (f64::from(p.width), f64::from(p.height));
+        let mut b = BandResizer::new(p.width, p.height, p.layout, to, extent).unwrap();
+        for rows in p.data.chunks(p.stride() * rows_per_push) {
+            b.push_rows(rows).unwrap();
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn band_resize_matches_the_whole_image_resize() {
+        // Every layout, odd sizes, one-row pushes and pushes larger than a band, widths that
+        // stay (only a vertical pass) and heights that stay (only a horizontal pass).
+        let cases = [
+            (Layout::Rgb, 1203, 901, (341, 255), 1),
+            (Layout::Rgba, 640, 2000, (61, 191), 777),
+            (Layout::Gray, 4000, 30, (1024, 8), 3),
+            (Layout::GrayAlpha, 300, 500, (300, 200), 64),
+            (Layout::Rgb, 700, 90, (100, 90), 90),
+        ];
+        for (layout, w, h, to, step) in cases {
+            let p = busy(w, h, layout);
+            let got = banded(&p, to, step);
+            let want = resize(p.clone(), to.0, to.1).unwrap();
+            assert_eq!((got.width, got.height, got.layout), (to.0, to.1, layout));
+            // The passes run in the other order (horizontal first), so values may round
+            // differently by a step or two; with alpha, un-premultiplying a partly transparent
+            // pixel (alpha down to 38 here) can stretch that to three.
+            let worst = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            let mean = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| f64::from(a.abs_diff(*b)))
+                .sum::<f64>()
+                / got.data.len() as f64;
+            assert!(
+                worst <= 3 && mean < 0.5,
+                "{layout:?} {w}x{h}: worst {worst}, mean {mean}"
+            );
+        }
+    }
+
+    #[test]
+    fn band_resize_refuses_missing_extra_and_partial_rows() {
+        let p = busy(50, 40, Layout::Rgb);
+        let ext = (50.0, 40.0);
+        let mut short = BandResizer::new(50, 40, Layout::Rgb, (10, 8), ext).unwrap();
+        short.push_rows(&p.data[..p.stride() * 39]).unwrap();
+        assert_eq!(
+            short.finish().unwrap_err().reason,
+            crate::core::error::Reason::Corrupt
+        );
+        let mut long = BandResizer::new(50, 40, Layout::Rgb, (10, 8), ext).unwrap();
+        long.push_rows(&p.data).unwrap();
+        assert!(long.push_rows(&p.data[..p.stride()]).is_err());
+        let mut partial = BandResizer::new(50, 40, Layout::Rgb, (10, 8), ext).unwrap();
+        assert!(partial.push_rows(&p.data[..p.stride() + 1]).is_err());
+        // An empty output, and an extent outside the source's last pixel, are our bugs.
+        assert!(BandResizer::new(50, 40, Layout::Rgb, (0, 8), ext).is_err());
+        assert!(BandResizer::new(50, 40, Layout::Rgb, (10, 8), (48.9, 40.0)).is_err());
     }
 
     #[test]
