@@ -329,7 +329,7 @@ pub fn probe(data: &[u8]) -> Option<Header> {
 /// header must pass the probe, then only the format's decoder runs (no encode), twice: a
 /// full decode, and a decode that fits into the thumbnail box as the rows arrive (the
 /// pipeline's path for fit and thumb). Properties: the pixels have the header's size, or its
-/// fit into the box (WebP is never fitted while decoding), and a buffer of exactly
+/// fit into the box when the decoder fitted it, and a buffer of exactly
 /// width×height×channels; every rejection passes [`check_rejection`].
 fn decoder(data: &[u8], format: Format) {
     if sniff(data) != Ok(format) {
@@ -346,11 +346,12 @@ fn decoder(data: &[u8], format: Format) {
             Ok(d) => {
                 let p = &d.pixels;
                 let size = (header.width, header.height);
-                // A decoder that cannot fit as it decodes (WebP) returns the full size.
+                // A decoder that cannot fit this image as it decodes (WebP, CMYK JPEG, Adam7
+                // PNG, ...) returns it at full size, and the pipeline resizes it afterwards.
                 let fitted = fit.map_or(size, |bx| fit_size(size.0, size.1, bx));
                 let got = (p.width, p.height);
                 assert!(
-                    got == fitted || (got == size && format == Format::Webp),
+                    got == fitted || got == size,
                     "{format:?} (fit {fit:?}): decoded {got:?}, header {size:?}"
                 );
                 let len = (p.width as usize)

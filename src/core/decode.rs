@@ -21,6 +21,8 @@ use super::transform::{self, BandResizer};
 /// A decoded image plus the metadata the pipeline still needs (and then drops).
 #[derive(Debug)]
 pub struct Decoded {
+    /// The image: full size, or already fitted (or gray) when the [`Hint`] asked for it and
+    /// the decoder could do it as the rows arrived.
     pub pixels: Pixels,
     /// The embedded ICC profile, used once to convert to sRGB.
     pub icc: Option<Vec<u8>>,
@@ -174,8 +176,11 @@ fn decode_jpeg(
     if (w, h) != (header.width, header.height) {
         return Err(size_mismatch((w, h), header));
     }
-    let planar = shrink_to(hint, w, h)
-        .filter(|_| layout == Layout::Rgb && dec.input_colorspace() == Some(ColorSpace::YCbCr));
+    let planar = shrink_to(hint, w, h).filter(|_| match layout {
+        Layout::Gray => true,
+        Layout::Rgb => dec.input_colorspace() == Some(ColorSpace::YCbCr),
+        Layout::GrayAlpha | Layout::Rgba => false,
+    });
     let pixels = match planar {
         Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to)?,
         None => {
@@ -196,9 +201,9 @@ fn decode_jpeg(
     })
 }
 
-/// Decodes a YCbCr JPEG one row of MCUs at a time into its Y, Cb and Cr planes as stored
-/// (chroma at its subsampled size), resamples each plane to the fitted size as its rows
-/// arrive, and converts to RGB only at that size. Neither the full-size RGB image nor the
+/// Decodes a gray or YCbCr JPEG one row of MCUs at a time into its planes as stored (Y; Cb
+/// and Cr at their subsampled size), resamples each plane to the fitted size as its rows
+/// arrive, and converts to RGB only at that size. Neither the full-size image nor the
 /// upsampled chroma is ever made, and the chroma is resampled once, from its own samples.
 fn jpeg_planes_fitted(
     dec: &mut zune_jpeg::JpegDecoder<ZCursor<&[u8]>>,
@@ -209,10 +214,11 @@ fn jpeg_planes_fitted(
     let layout = raw
         .layout()
         .ok_or_else(|| Rejection::corrupt("JPEG plane layout unavailable"))?;
-    let planes = layout
-        .get(..3)
-        .filter(|_| raw.num_components() == Some(3))
-        .ok_or_else(|| Rejection::internal("YCbCr JPEG without three planes"))?;
+    let planes = raw
+        .num_components()
+        .filter(|n| matches!(n, 1 | 3))
+        .and_then(|n| layout.get(..n))
+        .ok_or_else(|| Rejection::internal("JPEG planes: neither gray nor YCbCr"))?;
     let h_max = planes.iter().map(|p| p.horizontal_sampling_factor).max();
     let v_max = planes.iter().map(|p| p.vertical_sampling_factor).max();
     let (Some(h_max), Some(v_max)) = (h_max, v_max) else {
@@ -232,23 +238,30 @@ fn jpeg_planes_fitted(
             share(h, p.vertical_sampling_factor, v_max),
         );
         resizers.push(BandResizer::new(pw, ph, Layout::Gray, to, extent)?);
+        // One row of MCUs is at most `v_max` blocks of 8 rows tall in any plane.
         let band = p
             .width
-            .checked_mul(p.vertical_sampling_factor.saturating_mul(8))
+            .checked_mul(v_max.saturating_mul(8))
             .ok_or_else(|| Rejection::corrupt("JPEG plane size"))?;
         rows.push(vec![0u8; band]);
     }
     let strides: Vec<usize> = planes.iter().map(|p| p.width).collect();
-    // One call per row of MCUs, and one more to say it is complete; the bound is only there
-    // so that no decoder state can keep this loop going.
-    let mcu_rows = (h as usize).div_ceil(v_max.saturating_mul(8).max(1));
-    for _ in 0..=mcu_rows.saturating_add(1) {
+    // Each call delivers at least one row of some plane (a call that delivers none is an
+    // error below), and one more call says it is complete: so the rows of all planes, plus
+    // one, bound the calls, whatever the decoder's own idea of a row of MCUs is.
+    let total_rows = planes
+        .iter()
+        .fold(0usize, |n, p| n.saturating_add(p.height));
+    for _ in 0..=total_rows {
         let mut out: Vec<&mut [u8]> = rows.iter_mut().map(Vec::as_mut_slice).collect();
         match raw
             .decode_next_imcu_row(&mut out, &strides)
             .map_err(jpeg_error)?
         {
             zune_jpeg::RawImcuRowStatus::RowReady { rows_written } => {
+                if rows_written.iter().all(|&n| n == 0) {
+                    return Err(Rejection::corrupt("JPEG row of MCUs without rows"));
+                }
                 for ((r, buf), (&n, &stride)) in resizers
                     .iter_mut()
                     .zip(&rows)
@@ -263,10 +276,11 @@ fn jpeg_planes_fitted(
             }
             zune_jpeg::RawImcuRowStatus::Complete => {
                 let mut done = resizers.into_iter().map(BandResizer::finish);
-                let (Some(y), Some(cb), Some(cr)) = (done.next(), done.next(), done.next()) else {
-                    return Err(Rejection::internal("YCbCr planes missing"));
+                return match (done.next(), done.next(), done.next()) {
+                    (Some(y), None, None) => y,
+                    (Some(y), Some(cb), Some(cr)) => colour::ycbcr_planes_to_rgb(&y?, &cb?, &cr?),
+                    _ => Err(Rejection::internal("JPEG planes missing")),
                 };
-                return colour::ycbcr_planes_to_rgb(&y?, &cb?, &cr?);
             }
             // All input is in memory: a decoder that wants more has reached the end.
             _ => return Err(Rejection::corrupt("JPEG is truncated")),
@@ -325,12 +339,25 @@ fn decode_png(
         png::ColorType::Indexed => return Err(Rejection::internal("PNG palette survived EXPAND")),
     };
     let (w, h) = (reader.info().width, reader.info().height);
-    // A plain (not interlaced, not animated) PNG is fitted row by row as it is unfiltered;
-    // Adam7 rows arrive out of order and an APNG's default image needs its frame checks.
-    let streamed =
-        shrink_to(hint, w, h).filter(|_| !reader.info().interlaced && header.frames <= 1);
-    let pixels = match streamed {
-        Some(to) => png_rows_fitted(&mut reader, (w, h), layout, to)?,
+    // A plain (not interlaced, not animated) PNG is fitted, or turned gray, row by row as it
+    // is unfiltered; Adam7 rows arrive out of order and an APNG's default image needs its
+    // frame checks. Gray rows only without an ICC profile, whose conversion needs the colour.
+    let plain = !reader.info().interlaced && header.frames <= 1;
+    let gray_rows = hint.gray && !layout.is_gray() && reader.info().icc_profile.is_none();
+    let pixels = match shrink_to(hint, w, h).filter(|_| plain) {
+        Some(to) => {
+            let mut fit = BandResizer::new(w, h, layout, to, (f64::from(w), f64::from(h)))?;
+            png_rows(&mut reader, (w, h), layout, |row| fit.push_rows(row))?;
+            fit.finish()?
+        }
+        None if plain && gray_rows => {
+            let gray = layout.without_colour();
+            let mut data = Vec::with_capacity(buffer_len(w, h, gray)?);
+            png_rows(&mut reader, (w, h), layout, |row| {
+                transform::push_gray(row, layout, &mut data)
+            })?;
+            Pixels::new(w, h, gray, data)?
+        }
         None => {
             let mut data = vec![0u8; buffer_len(w, h, layout)?];
             // For APNG this is the default image (IDAT), which is the static frame we keep.
@@ -360,29 +387,36 @@ fn decode_png(
     })
 }
 
-/// Reads the rows of a plain PNG straight into a [`BandResizer`]'s band, so the full-size
-/// image is never held.
-fn png_rows_fitted(
+/// Reads the `h` rows of a plain PNG one at a time into one small buffer, handing each to
+/// `take`, so the full-size image is never held; fewer or more rows than `h` is corrupt.
+fn png_rows(
     reader: &mut png::Reader<Cursor<&[u8]>>,
     (w, h): (u32, u32),
     layout: Layout,
-    to: (u32, u32),
-) -> Result<Pixels, Rejection> {
-    let mut fit = BandResizer::new(w, h, layout, to, (f64::from(w), f64::from(h)))?;
-    if reader.output_line_size(w) != Some(fit.src_stride()) {
+    mut take: impl FnMut(&[u8]) -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
+    let stride = buffer_len(w, 1, layout)?;
+    if reader.output_line_size(w) != Some(stride) {
         return Err(Rejection::internal(
             "PNG row size disagrees with its layout",
         ));
     }
-    let mut row = vec![0u8; fit.src_stride()];
+    let mut row = vec![0u8; stride];
+    let mut rows = 0u32;
     // One row per call and one more that reports the end; bounded so nothing loops.
     for _ in 0..=h {
         match reader.read_row(&mut row).map_err(png_error)? {
-            Some(_) => fit.push_rows(&row)?,
-            None => return fit.finish(),
+            Some(_) => {
+                take(&row)?;
+                rows = rows.saturating_add(1);
+            }
+            None if rows == h => return Ok(()),
+            None => break,
         }
     }
-    Err(Rejection::corrupt("PNG has more rows than its height"))
+    Err(Rejection::corrupt(format!(
+        "PNG has {rows} rows where its header says {h}"
+    )))
 }
 
 fn webp_error(e: image_webp::DecodingError) -> Rejection {
@@ -508,6 +542,28 @@ mod tests {
     }
 
     #[test]
+    fn gray_jpegs_fitted_as_decoded_match_the_full_decode() {
+        for progressive in [false, true] {
+            let opts = JpegOpts {
+                progressive,
+                ..JpegOpts::default()
+            };
+            let bytes = tk::jpeg_with(
+                &tk::gradient(999, 601, Layout::Gray),
+                &Meta::default(),
+                opts,
+            );
+            let got = fitted_while_decoding(&bytes, 200);
+            assert_eq!(
+                (got.width, got.height, got.layout),
+                (200, 120, Layout::Gray)
+            );
+            let d = mean_abs_diff(&got, &full_then_fit(&bytes, 200));
+            assert!(d < 0.5, "progressive={progressive}: mean diff {d}");
+        }
+    }
+
+    #[test]
     fn png_rows_fitted_as_decoded_match_the_full_decode() {
         for layout in [Layout::Gray, Layout::GrayAlpha, Layout::Rgb, Layout::Rgba] {
             for (w, h, bx) in [(641, 479, 200), (3000, 17, 1024), (5, 900, 200)] {
@@ -517,6 +573,23 @@ mod tests {
                 let d = mean_abs_diff(&got, &want);
                 assert!(d < 0.5, "{layout:?} {w}x{h}: mean diff {d}");
             }
+        }
+    }
+
+    #[test]
+    fn png_rows_turned_gray_as_decoded_match_the_full_decode() {
+        let limits = Limits::default();
+        for layout in [Layout::Rgb, Layout::Rgba] {
+            let bytes = tk::png(&tk::gradient(333, 97, layout), &Meta::default());
+            let header = probe(&bytes, &limits).unwrap();
+            let hint = Hint {
+                gray: true,
+                fit: None,
+            };
+            let got = decode_with(&bytes, &header, &limits, hint).unwrap().pixels;
+            let full = decode(&bytes, &header, &limits).unwrap().pixels;
+            assert_eq!(got.layout, layout.without_colour(), "{layout:?}");
+            assert_eq!(got, transform::grayscale(full).unwrap(), "{layout:?}");
         }
     }
 
@@ -531,6 +604,12 @@ mod tests {
             fit: Some(200),
         };
         let r = decode_with(cut, &header, &limits, hint).unwrap_err();
+        assert_eq!(r.reason, Reason::Corrupt, "{r}");
+        let gray = Hint {
+            gray: true,
+            fit: None,
+        };
+        let r = decode_with(cut, &header, &limits, gray).unwrap_err();
         assert_eq!(r.reason, Reason::Corrupt, "{r}");
     }
 }

@@ -24,6 +24,17 @@ impl Layout {
     pub const fn has_alpha(self) -> bool {
         matches!(self, Layout::GrayAlpha | Layout::Rgba)
     }
+    pub const fn is_gray(self) -> bool {
+        matches!(self, Layout::Gray | Layout::GrayAlpha)
+    }
+    /// The gray layout with the same alpha.
+    pub const fn without_colour(self) -> Layout {
+        if self.has_alpha() {
+            Layout::GrayAlpha
+        } else {
+            Layout::Gray
+        }
+    }
 }
 
 /// An image in memory. `data.len() == width * height * layout.channels()` always holds:

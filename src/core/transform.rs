@@ -265,6 +265,29 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
     u8::try_from(l >> 16).unwrap_or(u8::MAX)
 }
 
+/// Appends the gray of one row of `layout` pixels to `out` (alpha kept), as [`grayscale`]
+/// computes it.
+pub fn push_gray(row: &[u8], layout: Layout, out: &mut Vec<u8>) -> Result<(), Rejection> {
+    match layout {
+        Layout::Rgb => {
+            for px in row.chunks_exact(3) {
+                if let [r, g, b] = *px {
+                    out.push(luma(r, g, b));
+                }
+            }
+        }
+        Layout::Rgba => {
+            for px in row.chunks_exact(4) {
+                if let [r, g, b, a] = *px {
+                    out.extend_from_slice(&[luma(r, g, b), a]);
+                }
+            }
+        }
+        Layout::Gray | Layout::GrayAlpha => out.extend_from_slice(row),
+    }
+    Ok(())
+}
+
 /// Grayscale in place (the buffer shrinks; no second full-size buffer). Alpha is kept.
 pub fn grayscale(mut p: Pixels) -> Result<Pixels, Rejection> {
     let (out_layout, ch) = match p.layout {
