@@ -326,11 +326,12 @@ pub fn probe(data: &[u8]) -> Option<Header> {
 }
 
 /// One decoder behind our limits: inputs that do not sniff as `format` are skipped, the
-/// header must pass the probe, then only the format's decoder runs (no encode), twice: a
-/// full decode, and a decode that fits into the thumbnail box as the rows arrive (the
-/// pipeline's path for fit and thumb). Properties: the pixels have the header's size, or its
-/// fit into the box when the decoder fitted it, and a buffer of exactly
-/// width×height×channels; every rejection passes [`check_rejection`].
+/// header must pass the probe, then only the format's decoder runs (no encode), three times:
+/// a full decode, one that fits into the thumbnail box as the rows arrive (the pipeline's
+/// path for fit and thumb) and one that may give gray pixels (the grayscale op's).
+/// Properties: the pixels have the header's size, or its fit into the box when the decoder
+/// fitted it, and a buffer of exactly width×height×channels; every rejection passes
+/// [`check_rejection`].
 fn decoder(data: &[u8], format: Format) {
     if sniff(data) != Ok(format) {
         return;
@@ -340,8 +341,19 @@ fn decoder(data: &[u8], format: Format) {
         return;
     };
     let thumb = Op::Thumb.fit_box();
-    for fit in [None, thumb] {
-        let hint = Hint { gray: false, fit };
+    let hints = [
+        Hint::default(),
+        Hint {
+            gray: false,
+            fit: thumb,
+        },
+        Hint {
+            gray: true,
+            fit: None,
+        },
+    ];
+    for hint in hints {
+        let fit = hint.fit;
         match decode_with(data, &header, &limits, hint) {
             Ok(d) => {
                 let p = &d.pixels;
