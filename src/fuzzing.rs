@@ -331,7 +331,8 @@ pub fn probe(data: &[u8]) -> Option<Header> {
 /// path for fit and thumb) and one that may give gray pixels (the grayscale op's).
 /// Properties: the pixels have the header's size, or its fit into the box when the decoder
 /// fitted it, and a buffer of exactly width×height×channels; every rejection passes
-/// [`check_rejection`].
+/// [`check_rejection`]; and the cheaper paths accept exactly the inputs the full decode
+/// accepts (they are optimisations, not a second verdict).
 fn decoder(data: &[u8], format: Format) {
     if sniff(data) != Ok(format) {
         return;
@@ -352,9 +353,19 @@ fn decoder(data: &[u8], format: Format) {
             fit: None,
         },
     ];
+    let mut full_verdict = None;
     for hint in hints {
         let fit = hint.fit;
-        match decode_with(data, &header, &limits, hint) {
+        let result = decode_with(data, &header, &limits, hint);
+        let verdict = result.as_ref().map(|_| ()).map_err(|r| r.reason);
+        match full_verdict {
+            None => full_verdict = Some(verdict),
+            Some(full) => assert_eq!(
+                verdict, full,
+                "{format:?} (hint {hint:?}): verdict differs from the full decode's"
+            ),
+        }
+        match result {
             Ok(d) => {
                 let p = &d.pixels;
                 let size = (header.width, header.height);

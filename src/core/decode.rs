@@ -164,10 +164,8 @@ fn decode_jpeg(
         }
         _ => bytes,
     };
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(
-        ZCursor::new(input),
-        base.jpeg_set_out_colorspace(out_cs),
-    );
+    let options = base.jpeg_set_out_colorspace(out_cs);
+    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(input), options);
     dec.decode_headers().map_err(jpeg_error)?;
     let info = dec
         .info()
@@ -181,9 +179,22 @@ fn decode_jpeg(
         Layout::Rgb => dec.input_colorspace() == Some(ColorSpace::YCbCr),
         Layout::GrayAlpha | Layout::Rgba => false,
     });
-    let pixels = match planar {
-        Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to)?,
+    let fitted = match planar {
+        Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to).ok(),
+        None => None,
+    };
+    let pixels = match fitted {
+        Some(pixels) => pixels,
         None => {
+            // The whole-image decode, and the verdict on a damaged file. zune-jpeg's row
+            // output stops at the first bad entropy code, where its whole-image decode (lenient,
+            // as libjpeg is) keeps what it decoded and goes on; so when the fitted decode fails,
+            // a fresh decoder decodes the whole image, which accepts or rejects the file
+            // exactly as if the fitted path did not exist. Only damaged files pay twice.
+            if planar.is_some() {
+                dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(input), options);
+                dec.decode_headers().map_err(jpeg_error)?;
+            }
             let mut data = vec![0u8; buffer_len(w, h, layout)?];
             dec.decode_into(&mut data).map_err(jpeg_error)?;
             let pixels = Pixels::new(w, h, layout, data)?;
@@ -539,6 +550,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A baseline JPEG whose scan has a run of one-bits in its middle: no Huffman code is
+    /// all ones, so the entropy decoder meets a bad code there (as in Pillow's
+    /// `hopper_bad_exif.jpg` of the shared corpus).
+    fn jpeg_with_bad_entropy_code() -> Vec<u8> {
+        let bytes = tk::jpeg(&tk::gradient(641, 479, Layout::Rgb), &Meta::default());
+        let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let mid = sos + (bytes.len() - sos) / 2;
+        let mut bad = bytes.clone();
+        // FF 00 is a stuffed data byte FF: eight one-bits each.
+        for pair in bad[mid..mid + 64].chunks_exact_mut(2) {
+            pair.copy_from_slice(&[0xFF, 0x00]);
+        }
+        bad
+    }
+
+    #[test]
+    fn a_jpeg_with_a_bad_entropy_code_is_fitted_as_leniently_as_it_is_decoded() {
+        let bytes = jpeg_with_bad_entropy_code();
+        let limits = Limits::default();
+        let header = probe(&bytes, &limits).unwrap();
+        // The row output alone gives up at the bad code ...
+        let options = DecoderOptions::new_fast().set_strict_mode(false);
+        let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&bytes[..]), options);
+        dec.decode_headers().unwrap();
+        assert!(jpeg_planes_fitted(&mut dec, (641, 479), (200, 149)).is_err());
+        // ... where the whole-image decode goes on, so the fitted decode must too.
+        let full = decode(&bytes, &header, &limits).unwrap().pixels;
+        assert_eq!((full.width, full.height), (641, 479));
+        let job = crate::core::pipeline::Job {
+            op: crate::core::naming::Op::Thumb,
+        };
+        let out = crate::core::pipeline::process(&bytes, &job, &limits).unwrap();
+        assert_eq!((out.width, out.height), (200, 149));
     }
 
     #[test]
