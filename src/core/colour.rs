@@ -133,6 +133,20 @@ pub fn ycck_to_cmyk_inplace(data: &mut [u8]) {
 
 /// Three same-size one-channel planes (Y, Cb, Cr, as a JPEG stores them) to one RGB image.
 pub fn ycbcr_planes_to_rgb(y: &Pixels, cb: &Pixels, cr: &Pixels) -> Result<Pixels, Rejection> {
+    planes_to_rgb(y, cb, cr, ycbcr_to_rgb)
+}
+
+/// Three same-size one-channel planes (Y, U, V, as a lossy WebP stores them) to one RGB image.
+pub fn vp8_yuv_planes_to_rgb(y: &Pixels, u: &Pixels, v: &Pixels) -> Result<Pixels, Rejection> {
+    planes_to_rgb(y, u, v, vp8_yuv_to_rgb)
+}
+
+fn planes_to_rgb(
+    y: &Pixels,
+    cb: &Pixels,
+    cr: &Pixels,
+    convert: fn(u8, u8, u8) -> (u8, u8, u8),
+) -> Result<Pixels, Rejection> {
     let size = (y.width, y.height);
     if [y, cb, cr]
         .iter()
@@ -142,7 +156,7 @@ pub fn ycbcr_planes_to_rgb(y: &Pixels, cb: &Pixels, cr: &Pixels) -> Result<Pixel
     }
     let mut data = Vec::with_capacity(y.data.len().saturating_mul(3));
     for ((&y, &cb), &cr) in y.data.iter().zip(&cb.data).zip(&cr.data) {
-        let (r, g, b) = ycbcr_to_rgb(y, cb, cr);
+        let (r, g, b) = convert(y, cb, cr);
         data.extend_from_slice(&[r, g, b]);
     }
     Pixels::new(size.0, size.1, Layout::Rgb, data)
@@ -168,6 +182,24 @@ fn ycbcr_to_rgb(y: u8, cb: u8, cr: u8) -> (u8, u8, u8) {
         .saturating_add(half)
         >> 16;
     (clamp(r), clamp(g), clamp(b))
+}
+
+/// VP8's YUV → RGB: ITU-R BT.601 with Y in 16..235 and U, V in 16..240, in the fixed point
+/// of the WebP specification's reference decoder (libwebp's `VP8YUVToR/G/B`: 14-bit
+/// coefficients, 6 fractional bits), so fitted planes convert as image-webp converts a
+/// full decode.
+fn vp8_yuv_to_rgb(y: u8, u: u8, v: u8) -> (u8, u8, u8) {
+    let mul = |x: u8, k: i32| i32::from(x).saturating_mul(k) >> 8;
+    let clip = |x: i32| clamp(x >> 6);
+    let yy = mul(y, 19077);
+    let r = clip(yy.saturating_add(mul(v, 26149)).saturating_sub(14234));
+    let g = clip(
+        yy.saturating_sub(mul(u, 6419))
+            .saturating_sub(mul(v, 13320))
+            .saturating_add(8708),
+    );
+    let b = clip(yy.saturating_add(mul(u, 33050)).saturating_sub(17685));
+    (r, g, b)
 }
 
 fn clamp(v: i32) -> u8 {

@@ -15,7 +15,7 @@ use super::error::{Reason, Rejection};
 use super::format::Format;
 use super::limits::Limits;
 use super::pixels::{buffer_len, Layout, Pixels};
-use super::probe::Header;
+use super::probe::{self, Header};
 use super::transform::{self, BandResizer};
 
 /// A decoded image plus the metadata the pipeline still needs (and then drops).
@@ -75,7 +75,7 @@ pub fn decode_with(
     match header.format {
         Format::Jpeg => decode_jpeg(bytes, header, limits, hint),
         Format::Png => decode_png(bytes, header, limits, hint),
-        Format::Webp => decode_webp(bytes, header, limits),
+        Format::Webp => decode_webp(bytes, header, limits, hint),
     }
 }
 
@@ -440,10 +440,28 @@ fn webp_error(e: image_webp::DecodingError) -> Rejection {
     }
 }
 
-fn decode_webp(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Rejection> {
+fn decode_webp(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    hint: Hint,
+) -> Result<Decoded, Rejection> {
     let mut dec = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(webp_error)?;
     dec.set_memory_limit(limits.decoder_memory_bytes);
     let (w, h) = dec.dimensions();
+    // A still lossy image without alpha is fitted from its YUV planes (as a YCbCr JPEG is):
+    // the full-size RGB image (12 bytes a pixel counting its first touch) is never made.
+    let still_vp8 = probe::webp_still_vp8(bytes, header, limits)
+        .filter(|_| !dec.has_alpha() && !dec.is_animated());
+    if let (Some(vp8), Some(to)) = (still_vp8, shrink_to(hint, w, h)) {
+        let pixels = webp_planes_fitted(vp8, (w, h), to)?;
+        return Ok(Decoded {
+            pixels,
+            icc: dec.icc_profile().ok().flatten(),
+            exif: dec.exif_metadata().ok().flatten(),
+            cmyk: None,
+        });
+    }
     let layout = if dec.has_alpha() {
         Layout::Rgba
     } else {
@@ -468,6 +486,58 @@ fn decode_webp(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded
         exif,
         cmyk: None,
     })
+}
+
+/// Decodes a VP8 bitstream into its planes (image-webp's `Vp8Decoder`: the same decoder and
+/// errors as a full decode of the file), resamples Y and the half-size U and V planes to the
+/// fitted size, and converts to RGB only at that size. The probe has checked that the frame
+/// is the header's size ([`probe::webp_still_vp8`]), so the planes are sized from checked
+/// dimensions; their rows are padded to whole 16-pixel macroblocks.
+fn webp_planes_fitted(vp8: &[u8], (w, h): (u32, u32), to: (u32, u32)) -> Result<Pixels, Rejection> {
+    let frame = image_webp::vp8::Vp8Decoder::decode_frame(Cursor::new(vp8)).map_err(webp_error)?;
+    if (u32::from(frame.width), u32::from(frame.height)) != (w, h) {
+        return Err(Rejection::corrupt(format!(
+            "WebP VP8 frame is {}x{}, its header {w}x{h}",
+            frame.width, frame.height
+        )));
+    }
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let y_stride = usize::from(frame.width.div_ceil(16)).saturating_mul(16);
+    let c_stride = y_stride / 2;
+    let planes = [
+        (&frame.ybuf, y_stride, (w, h), (f64::from(w), f64::from(h))),
+        // A chroma sample covers 2x2 pixels; of an odd-sized image the last column or row
+        // is only half covered.
+        (
+            &frame.ubuf,
+            c_stride,
+            (cw, ch),
+            (f64::from(w) / 2.0, f64::from(h) / 2.0),
+        ),
+        (
+            &frame.vbuf,
+            c_stride,
+            (cw, ch),
+            (f64::from(w) / 2.0, f64::from(h) / 2.0),
+        ),
+    ];
+    let mut fitted = Vec::with_capacity(3);
+    for (buf, stride, (pw, ph), extent) in planes {
+        let mut r = BandResizer::new(pw, ph, Layout::Gray, to, extent)?;
+        let row_len = pw as usize;
+        for row in buf.chunks(stride.max(1)).take(ph as usize) {
+            r.push_rows(
+                row.get(..row_len)
+                    .ok_or_else(|| Rejection::internal("WebP plane narrower than the image"))?,
+            )?;
+        }
+        // Fewer rows than `ph` is an error in `finish`.
+        fitted.push(r.finish()?);
+    }
+    match fitted.as_slice() {
+        [y, u, v] => colour::vp8_yuv_planes_to_rgb(y, u, v),
+        _ => Err(Rejection::internal("WebP planes missing")),
+    }
 }
 
 #[cfg(test)]
@@ -585,6 +655,25 @@ mod tests {
         };
         let out = crate::core::pipeline::process(&bytes, &job, &limits).unwrap();
         assert_eq!((out.width, out.height), (200, 149));
+    }
+
+    #[test]
+    fn lossy_webp_planes_fitted_match_the_full_decode() {
+        // Odd sizes (a half-covered last chroma column and row), and a box larger than the
+        // chroma planes.
+        for (w, h, bx) in [(641, 479, 200), (1001, 333, 1000), (97, 203, 64)] {
+            let src = tk::gradient(w, h, Layout::Rgb);
+            let bytes = crate::core::encode::encode(&src, Format::Webp, true).unwrap();
+            let limits = Limits::default();
+            let header = probe(&bytes, &limits).unwrap();
+            assert!(probe::webp_still_vp8(&bytes, &header, &limits).is_some());
+            let got = fitted_while_decoding(&bytes, bx);
+            assert_eq!((got.width, got.height), transform::fit_size(w, h, bx));
+            let d = mean_abs_diff(&got, &full_then_fit(&bytes, bx));
+            // The full decode upsamples the chroma (libwebp's "fancy" filter) before the
+            // resize; the planes are resized from the stored chroma instead.
+            assert!(d < 1.5, "{w}x{h}: mean diff {d}");
+        }
     }
 
     #[test]

@@ -313,7 +313,7 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
         b"VP8X" => {
             let flags = u8_at(b, data_at).ok_or_else(|| truncated("WebP VP8X"))?;
             let (w, h) = size_24(b, data_at.saturating_add(4), "WebP VP8X")?;
-            check_first_webp_frame(b, limits)?;
+            check_first_webp_frame(b, limits, (w, h))?;
             (w, h, flags & 0x02 != 0, first_image_is_lossy(b, limits))
         }
         _ => {
@@ -453,6 +453,28 @@ fn first_image<'a>(b: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize, usi
     None
 }
 
+/// The VP8 bitstream of a still lossy WebP without alpha whose frame is the header's size (a
+/// decoder can then fit its planes as they are, [`super::decode`]), or `None` for any other
+/// WebP. Call only on a header [`probe`] accepted: the layout checks are its.
+pub fn webp_still_vp8<'a>(b: &'a [u8], header: &Header, limits: &Limits) -> Option<&'a [u8]> {
+    if header.format != Format::Webp || !header.lossy || header.frames != 1 {
+        return None;
+    }
+    let mut vp8 = None;
+    for (kind, at, len) in riff_chunks(b, limits) {
+        match kind {
+            b"ALPH" | b"ANMF" | b"ANIM" => return None,
+            b"VP8 " => vp8 = Some((at, len)),
+            _ => {}
+        }
+    }
+    let (at, len) = vp8?;
+    if vp8_frame_size(b, at).ok()? != (header.width, header.height) {
+        return None;
+    }
+    b.get(at..at.checked_add(len)?)
+}
+
 /// For an extended WebP: is the first image (or first frame) VP8 (lossy)?
 fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
     matches!(first_image(b, limits), Some((b"VP8 ", _, _)))
@@ -463,12 +485,14 @@ fn first_image_is_lossy(b: &[u8], limits: &Limits) -> bool {
 /// disagrees with its frame: a frame of 0 px, or, after an ALPH chunk, any chunk it then
 /// decodes as VP8 without checking its size against the frame (found by the `decode_webp` and
 /// `decode` fuzz targets; `fuzz/corpus/*/regressions/`). So, before any decoder runs: a top-level
-/// VP8 frame has the start code and at least one pixel each way; the first ANMF frame holds
-/// `ALPH? VP8` or `VP8L`, nothing else, and its VP8 frame is exactly the frame's size.
-fn check_first_webp_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
+/// VP8 frame has the start code and is exactly the canvas's size (image-webp sizes its planes
+/// from the VP8 frame header, up to 16383x16383, and compares with the canvas only after
+/// decoding); the first ANMF frame holds `ALPH? VP8` or `VP8L`, nothing else, and its VP8
+/// frame is exactly the frame's size.
+fn check_first_webp_frame(b: &[u8], limits: &Limits, canvas: (u32, u32)) -> Result<(), Rejection> {
     for (kind, at, len) in riff_chunks(b, limits) {
         match kind {
-            b"VP8 " => return check_vp8_frame(b, at, None),
+            b"VP8 " => return check_vp8_frame(b, at, Some(canvas)),
             b"VP8L" => return Ok(()),
             b"ANMF" => {
                 let (fw, fh) = size_24(b, at.saturating_add(6), "WebP ANMF")?;
@@ -507,8 +531,8 @@ fn check_first_webp_frame(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// A VP8 frame header at `at`: the start code, at least one pixel each way, and, inside an
-/// animation frame, exactly the frame's size.
+/// A VP8 frame header at `at`: the start code, at least one pixel each way, and, when the
+/// frame is inside a canvas or an animation frame, exactly its size.
 fn check_vp8_frame(b: &[u8], at: usize, frame: Option<(u32, u32)>) -> Result<(), Rejection> {
     let (w, h) = vp8_frame_size(b, at)?;
     if w == 0 || h == 0 {
@@ -519,7 +543,7 @@ fn check_vp8_frame(b: &[u8], at: usize, frame: Option<(u32, u32)>) -> Result<(),
     if let Some((fw, fh)) = frame {
         if (w, h) != (fw, fh) {
             return Err(Rejection::corrupt(format!(
-                "WebP VP8 frame is {w}x{h} in an animation frame of {fw}x{fh}"
+                "WebP VP8 frame is {w}x{h} in a canvas or animation frame of {fw}x{fh}"
             )));
         }
     }
@@ -681,6 +705,30 @@ mod tests {
         let at = f.len() - vp8.len() + 8;
         f[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
         assert!(probe(&f, &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn a_still_vp8_frame_must_be_its_canvas_size() {
+        // VP8X canvas 40x30 holding the VP8 chunk of a 40x30 lossy WebP: accepted, and its
+        // bitstream is the one a decoder may fit as planes.
+        let l = Limits::default();
+        let plain = lossy_webp();
+        let mut ext = b"WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();
+        ext.extend_from_slice(&[39, 0, 0, 29, 0, 0]);
+        ext.extend_from_slice(&plain[12..]);
+        let f = riff(&ext);
+        let h = probe(&f, &l).unwrap();
+        let len = u32::from_le_bytes(plain[16..20].try_into().unwrap()) as usize;
+        assert_eq!(webp_still_vp8(&f, &h, &l), Some(&plain[20..20 + len]));
+        // The same VP8 frame saying 16000x16000: image-webp would size its planes (384 MB)
+        // from that before comparing with the canvas.
+        let mut big = f.clone();
+        let at = 12 + 18 + 8 + 6;
+        big[at..at + 2].copy_from_slice(&16000u16.to_le_bytes());
+        big[at + 2..at + 4].copy_from_slice(&16000u16.to_le_bytes());
+        let e = probe(&big, &l).unwrap_err();
+        assert_eq!(e.reason, Reason::Corrupt, "{e}");
+        assert!(e.message.contains("16000x16000"), "{e}");
     }
 
     /// A lossy WebP of 40x30 from our own encoder, and its parts.
