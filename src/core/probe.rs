@@ -460,11 +460,16 @@ pub fn webp_still_vp8<'a>(b: &'a [u8], header: &Header, limits: &Limits) -> Opti
     if header.format != Format::Webp || !header.lossy || header.frames != 1 {
         return None;
     }
+    // Only the RIFF payload: data after it is ignored, as every decoder ignores it (a VP8
+    // chunk smuggled after it must not stand in for the image; the first one inside is the
+    // image, and the layout check allows only one).
+    let riff_end = usize::try_from(le32(b, 4)?).ok()?.checked_add(8)?;
+    let body = b.get(..riff_end)?;
     let mut vp8 = None;
-    for (kind, at, len) in riff_chunks(b, limits) {
+    for (kind, at, len) in riff_chunks(body, limits) {
         match kind {
             b"ALPH" | b"ANMF" | b"ANIM" => return None,
-            b"VP8 " => vp8 = Some((at, len)),
+            b"VP8 " if vp8.is_none() => vp8 = Some((at, len)),
             _ => {}
         }
     }
@@ -720,6 +725,22 @@ mod tests {
         let h = probe(&f, &l).unwrap();
         let len = u32::from_le_bytes(plain[16..20].try_into().unwrap()) as usize;
         assert_eq!(webp_still_vp8(&f, &h, &l), Some(&plain[20..20 + len]));
+        // A second VP8 chunk after the RIFF payload is ignored (it had stood in for the
+        // image in fit and thumb outputs: an upload showing one picture everywhere else
+        // gave a thumbnail of another).
+        for file in [&plain, &f] {
+            let mut smuggled = file.clone();
+            let other = crate::core::encode::encode(
+                &crate::testkit::gradient(40, 30, crate::core::pixels::Layout::Gray),
+                Format::Webp,
+                true,
+            )
+            .unwrap();
+            smuggled.extend_from_slice(&other[12..]);
+            let h = probe(&smuggled, &l).unwrap();
+            let got = webp_still_vp8(&smuggled, &h, &l).unwrap();
+            assert_eq!(got, &plain[20..20 + len]);
+        }
         // The same VP8 frame saying 16000x16000: image-webp would size its planes (384 MB)
         // from that before comparing with the canvas.
         let mut big = f.clone();
