@@ -53,6 +53,13 @@ pub struct Hint {
     pub fit: Option<u32>,
 }
 
+/// The shortest side, in pixels, of an image whose YUV planes are resampled one by one (JPEG,
+/// lossy WebP). The subsampled chroma of a thinner image is only a few samples across, and
+/// resampling it on its own differs from resizing the upsampled decode by several levels
+/// (up to 15 on a steep 4-pixel-tall ramp, against 0.5 at 64 pixels): such images are small,
+/// so they are decoded whole.
+const PLANES_MIN_SIDE: u32 = 64;
+
 /// The fitted size when the hint asks for a fit that changes the size.
 fn shrink_to(hint: Hint, w: u32, h: u32) -> Option<(u32, u32)> {
     hint.fit
@@ -66,7 +73,27 @@ pub fn decode(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded,
 }
 
 /// Decodes, taking the cheaper path the hint allows.
+///
+/// The cheaper paths are optimisations, never a second verdict: when one fails, the image is
+/// decoded whole, and that decode accepts or rejects the file. zune-jpeg's row output gives
+/// up at the first bad entropy code where its whole-image decode goes on (as libjpeg does),
+/// and its luma-only decode refuses a JPEG whose chroma is sampled more finely than its luma,
+/// which the RGB decode takes (Pillow's `hopper_bad_exif.jpg` of the shared corpus, and
+/// `cjpeg -sample 1x1,2x2,1x1`). Only files that fail the cheaper path pay for two decodes,
+/// both within the same limits and the sandbox's time limit.
 pub fn decode_with(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    hint: Hint,
+) -> Result<Decoded, Rejection> {
+    match decode_hinted(bytes, header, limits, hint) {
+        Err(_) if hint != Hint::default() => decode_hinted(bytes, header, limits, Hint::default()),
+        result => result,
+    }
+}
+
+fn decode_hinted(
     bytes: &[u8],
     header: &Header,
     limits: &Limits,
@@ -174,27 +201,17 @@ fn decode_jpeg(
     if (w, h) != (header.width, header.height) {
         return Err(size_mismatch((w, h), header));
     }
-    let planar = shrink_to(hint, w, h).filter(|_| match layout {
-        Layout::Gray => true,
-        Layout::Rgb => dec.input_colorspace() == Some(ColorSpace::YCbCr),
-        Layout::GrayAlpha | Layout::Rgba => false,
-    });
-    let fitted = match planar {
-        Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to).ok(),
-        None => None,
-    };
-    let pixels = match fitted {
-        Some(pixels) => pixels,
+    let planar = shrink_to(hint, w, h)
+        .filter(|_| w.min(h) >= PLANES_MIN_SIDE)
+        .filter(|_| match layout {
+            Layout::Gray => true,
+            Layout::Rgb => dec.input_colorspace() == Some(ColorSpace::YCbCr),
+            Layout::GrayAlpha | Layout::Rgba => false,
+        });
+    let pixels = match planar {
+        // A failure here is retried as a whole decode (`decode_with`).
+        Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to)?,
         None => {
-            // The whole-image decode, and the verdict on a damaged file. zune-jpeg's row
-            // output stops at the first bad entropy code, where its whole-image decode (lenient,
-            // as libjpeg is) keeps what it decoded and goes on; so when the fitted decode fails,
-            // a fresh decoder decodes the whole image, which accepts or rejects the file
-            // exactly as if the fitted path did not exist. Only damaged files pay twice.
-            if planar.is_some() {
-                dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(input), options);
-                dec.decode_headers().map_err(jpeg_error)?;
-            }
             let mut data = vec![0u8; buffer_len(w, h, layout)?];
             dec.decode_into(&mut data).map_err(jpeg_error)?;
             let pixels = Pixels::new(w, h, layout, data)?;
@@ -452,7 +469,7 @@ fn decode_webp(
     // A still lossy image without alpha is fitted from its YUV planes (as a YCbCr JPEG is):
     // the full-size RGB image (12 bytes a pixel counting its first touch) is never made.
     let still_vp8 = probe::webp_still_vp8(bytes, header, limits)
-        .filter(|_| !dec.has_alpha() && !dec.is_animated());
+        .filter(|_| !dec.has_alpha() && !dec.is_animated() && w.min(h) >= PLANES_MIN_SIDE);
     if let (Some(vp8), Some(to)) = (still_vp8, shrink_to(hint, w, h)) {
         let pixels = webp_planes_fitted(vp8, (w, h), to)?;
         return Ok(Decoded {
@@ -673,6 +690,61 @@ mod tests {
             // The full decode upsamples the chroma (libwebp's "fancy" filter) before the
             // resize; the planes are resized from the stored chroma instead.
             assert!(d < 1.5, "{w}x{h}: mean diff {d}");
+        }
+    }
+
+    #[test]
+    fn a_jpeg_with_chroma_sampled_above_luma_is_turned_gray_as_it_is_decoded() {
+        // A 4:4:4 JPEG whose frame header then says Y 1x1, Cb 2x2, Cr 1x1 (as `cjpeg -sample
+        // 1x1,2x2,1x1` writes): the RGB decode takes it, zune-jpeg's luma-only decode said
+        // "Missing samples", so the grayscale op refused what fit and thumb accepted.
+        let opts = JpegOpts {
+            quality: 90,
+            progressive: false,
+            sampling: Some((1, 1)),
+        };
+        let mut bytes = tk::jpeg_with(&tk::gradient(160, 120, Layout::Rgb), &Meta::default(), opts);
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        for (i, f) in [(0, 0x11), (1, 0x22), (2, 0x11)] {
+            bytes[sof + 10 + 3 * i + 1] = f;
+        }
+        let limits = Limits::default();
+        let header = probe(&bytes, &limits).unwrap();
+        assert!(decode(&bytes, &header, &limits).is_ok());
+        let gray = Hint {
+            gray: true,
+            fit: None,
+        };
+        assert!(decode_hinted(&bytes, &header, &limits, gray).is_err());
+        assert!(decode_with(&bytes, &header, &limits, gray).is_ok());
+        let job = crate::core::pipeline::Job {
+            op: crate::core::naming::Op::Grayscale,
+        };
+        let out = crate::core::pipeline::process(&bytes, &job, &limits).unwrap();
+        assert_eq!((out.width, out.height), (160, 120));
+    }
+
+    #[test]
+    fn thin_images_are_fitted_as_closely_as_others() {
+        // A 4:2:0 JPEG and a lossy WebP 4 pixels tall (and wide): their chroma planes are 2
+        // samples across, and resampling them on their own was up to 15 levels off the
+        // resized full decode, where images of 64 pixels and more are within 0.5.
+        for (w, h) in [(2048, 4), (4, 2048), (1200, 7)] {
+            let src = tk::gradient(w, h, Layout::Rgb);
+            let opts = JpegOpts {
+                quality: 95,
+                progressive: false,
+                sampling: Some((2, 2)),
+            };
+            let jpeg = tk::jpeg_with(&src, &Meta::default(), opts);
+            let webp = crate::core::encode::encode(&src, Format::Webp, true).unwrap();
+            for bytes in [jpeg, webp] {
+                let got = fitted_while_decoding(&bytes, 1024);
+                let (fw, fh) = transform::fit_size(w, h, 1024);
+                let got = transform::resize(got, fw, fh).unwrap();
+                let d = mean_abs_diff(&got, &full_then_fit(&bytes, 1024));
+                assert!(d < 0.5, "{w}x{h}: mean diff {d}");
+            }
         }
     }
 
