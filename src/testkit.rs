@@ -164,6 +164,19 @@ pub fn mean_rgb(p: &Pixels, cx: u32, cy: u32, size: u32) -> [f64; 3] {
     sum.map(|s| s / n.max(1.0))
 }
 
+/// Mean absolute difference per sample of two images of the same size and layout.
+pub fn mean_abs_diff(a: &Pixels, b: &Pixels) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height), "sizes differ");
+    assert_eq!(a.layout, b.layout, "layouts differ");
+    let sum: u64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.data.len().max(1) as f64
+}
+
 // ---------------------------------------------------------------------------------------
 // Metadata blocks
 // ---------------------------------------------------------------------------------------

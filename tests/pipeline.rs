@@ -57,17 +57,7 @@ fn tol(fmt: Fmt) -> f64 {
     }
 }
 
-fn mean_abs_diff(a: &Pixels, b: &Pixels) -> f64 {
-    assert_eq!((a.width, a.height), (b.width, b.height), "sizes differ");
-    assert_eq!(a.layout, b.layout, "layouts differ");
-    let sum: u64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.data.len() as f64
-}
+use tk::mean_abs_diff;
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("IMAGE_PROCESSOR_CORPUS")

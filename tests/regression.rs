@@ -41,14 +41,8 @@ fn small_flat_colour_jpeg_output_reads_back_with_the_same_colours() {
     // And processing the output again keeps the colours (the re-upload case).
     let again = process(&out.bytes, &Job { op: Op::Fit }, &Limits::default()).unwrap();
     let px2 = tk::decode(&again.bytes);
-    let diff: u64 = px
-        .data
-        .iter()
-        .zip(&px2.data)
-        .map(|(a, b)| u64::from(a.abs_diff(*b)))
-        .sum();
     assert!(
-        diff as f64 / (px.data.len() as f64) < 3.0,
+        tk::mean_abs_diff(&px, &px2) < 3.0,
         "re-processing shifted colours"
     );
     let _ = Layout::Rgb;
@@ -67,13 +61,7 @@ fn ycck_jpeg_is_not_inverted() {
             .unwrap()
             .bytes,
     );
-    let diff: u64 = px
-        .data
-        .iter()
-        .zip(&rgb.data)
-        .map(|(a, b)| u64::from(a.abs_diff(*b)))
-        .sum();
-    let mean = diff as f64 / rgb.data.len() as f64;
+    let mean = tk::mean_abs_diff(&px, &rgb);
     assert!(
         mean < 10.0,
         "YCCK output differs from its RGB source by {mean:.1} on average"

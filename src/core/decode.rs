@@ -587,15 +587,12 @@ mod tests {
         decode_with(bytes, &header, &limits, hint).unwrap().pixels
     }
 
-    fn mean_abs_diff(a: &Pixels, b: &Pixels) -> f64 {
-        assert_eq!((a.width, a.height, a.layout), (b.width, b.height, b.layout));
-        let sum: u64 = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(x, y)| u64::from(x.abs_diff(*y)))
-            .sum();
-        sum as f64 / a.data.len() as f64
+    use tk::mean_abs_diff;
+
+    /// The whole pipeline on `bytes` with `op`.
+    fn process_as(bytes: &[u8], op: crate::core::naming::Op) -> crate::core::pipeline::Output {
+        let job = crate::core::pipeline::Job { op };
+        crate::core::pipeline::process(bytes, &job, &Limits::default()).unwrap()
     }
 
     #[test]
@@ -667,10 +664,7 @@ mod tests {
         // ... where the whole-image decode goes on, so the fitted decode must too.
         let full = decode(&bytes, &header, &limits).unwrap().pixels;
         assert_eq!((full.width, full.height), (641, 479));
-        let job = crate::core::pipeline::Job {
-            op: crate::core::naming::Op::Thumb,
-        };
-        let out = crate::core::pipeline::process(&bytes, &job, &limits).unwrap();
+        let out = process_as(&bytes, crate::core::naming::Op::Thumb);
         assert_eq!((out.width, out.height), (200, 149));
     }
 
@@ -717,10 +711,7 @@ mod tests {
         };
         assert!(decode_hinted(&bytes, &header, &limits, gray).is_err());
         assert!(decode_with(&bytes, &header, &limits, gray).is_ok());
-        let job = crate::core::pipeline::Job {
-            op: crate::core::naming::Op::Grayscale,
-        };
-        let out = crate::core::pipeline::process(&bytes, &job, &limits).unwrap();
+        let out = process_as(&bytes, crate::core::naming::Op::Grayscale);
         assert_eq!((out.width, out.height), (160, 120));
     }
 
