@@ -2,7 +2,7 @@
 //! EXIF/GPS, XMP, IPTC, ICC, comments or text chunks, whatever the input carried.
 //!
 //! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
-//! channel layout, adaptive filtering, zlib level 6, or 5 above a megapixel (png). WebP:
+//! channel layout, adaptive filtering, zlib level 5 (png). WebP:
 //! lossless VP8L (image-webp), except that a lossy input (VP8) whose result is opaque and at
 //! most [`WEBP_LOSSY_MAX_PIXELS`] gives lossy VP8 at quality 80 with webp-rust's fastest
 //! method (memory-safe pure Rust). See
@@ -14,20 +14,13 @@ use super::pixels::{Layout, Pixels};
 
 pub const JPEG_QUALITY: u8 = 85;
 
-/// The zlib level of a PNG output of at most [`PNG_LARGE_PIXELS`]: 6, zlib's default and
-/// Pillow's and libpng's. Every `fit` and `thumb` output is this small, and for them the
-/// compressor is a small part of the run.
-pub const PNG_LEVEL: u8 = 6;
-
-/// The zlib level of a larger PNG output (the grayscale op at full size): 5. Level 6 searches
-/// match chains four times as long (128 against 32) for outputs about 2.5% smaller, and there
-/// the search was 59% of the whole run (perf, 4096x4096 grayscale): level 5 took that run from
-/// 0.69 to 0.41 s, 3.47 to 3.55 MB (1.02x the smallest peer's, BENCHMARKS.md).
-pub const PNG_LARGE_LEVEL: u8 = 5;
-
-/// Outputs above this many pixels (1024 x 1024, the `fit` box) are deflated at
-/// [`PNG_LARGE_LEVEL`].
-pub const PNG_LARGE_PIXELS: u64 = 1024 * 1024;
+/// The zlib level of a PNG output: 5. Level 6 (zlib's, libpng's and Pillow's default)
+/// searches match chains four times as long (128 against 32) for outputs 0.5-3% smaller on
+/// the benchmark inputs, and that search was most of a PNG run (perf: 59% of a 4096x4096
+/// grayscale, 55% of a 1920x1200 RGBA fit). Level 5 took the grayscale from 0.69 to 0.41 s
+/// (3.47 to 3.55 MB, 1.02x the smallest peer's) and the fit from 0.13 to 0.08 s
+/// (BENCHMARKS.md); every output stayed within the same ratio to the smallest peer's.
+pub const PNG_LEVEL: u8 = 5;
 
 /// The quality of a lossy WebP output, libwebp's scale (0-100), as `cwebp -q 80`.
 pub const WEBP_LOSSY_QUALITY: f32 = 80.0;
@@ -110,14 +103,7 @@ fn encode_png(p: &Pixels) -> Result<Vec<u8>, Rejection> {
             Layout::Rgba => png::ColorType::Rgba,
         });
         enc.set_depth(png::BitDepth::Eight);
-        let pixels = u64::from(p.width).saturating_mul(u64::from(p.height));
-        enc.set_deflate_compression(png::DeflateCompression::Level(
-            if pixels > PNG_LARGE_PIXELS {
-                PNG_LARGE_LEVEL
-            } else {
-                PNG_LEVEL
-            },
-        ));
+        enc.set_deflate_compression(png::DeflateCompression::Level(PNG_LEVEL));
         enc.set_filter(png::Filter::Adaptive);
         let mut w = enc.write_header().map_err(|e| enc_err("PNG", e))?;
         w.write_image_data(&p.data).map_err(|e| enc_err("PNG", e))?;
