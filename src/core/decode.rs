@@ -463,6 +463,9 @@ fn decode_webp(
     limits: &Limits,
     hint: Hint,
 ) -> Result<Decoded, Rejection> {
+    // The decoder sees only the RIFF payload: image-webp reads chunks past its end, which
+    // libwebp ignores (`probe::check_webp_layout`).
+    let bytes = probe::webp_riff(bytes).ok_or_else(|| Rejection::corrupt("WebP is truncated"))?;
     let mut dec = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(webp_error)?;
     dec.set_memory_limit(limits.decoder_memory_bytes);
     let (w, h) = dec.dimensions();
@@ -713,6 +716,40 @@ mod tests {
         assert!(decode_with(&bytes, &header, &limits, gray).is_ok());
         let out = process_as(&bytes, crate::core::naming::Op::Grayscale);
         assert_eq!((out.width, out.height), (160, 120));
+    }
+
+    #[test]
+    fn chunks_after_a_webps_riff_payload_are_not_applied() {
+        // An extended lossy WebP announcing EXIF (or alpha), with its EXIF (orientation 3)
+        // or ALPH (all transparent) chunk after the RIFF payload, where libwebp ignores it:
+        // image-webp read it there and turned the photo upside down (or transparent). Now the
+        // decoder sees only the payload, where the announced chunk is missing: refused, as
+        // image-webp refuses a file that announces a chunk it lacks.
+        let src = tk::gradient(640, 480, Layout::Rgb);
+        let plain = crate::core::encode::encode(&src, Format::Webp, true).unwrap();
+        let limits = Limits::default();
+        let job = crate::core::pipeline::Job {
+            op: crate::core::naming::Op::Fit,
+        };
+        for (flag, kind, payload) in [
+            (0x08, b"EXIF", tk::exif(Some(3), false)),
+            (0x10, b"ALPH", vec![0u8; 2]),
+        ] {
+            let mut body = b"WEBPVP8X\x0a\0\0\0".to_vec();
+            body.extend_from_slice(&[flag, 0, 0, 0, 0x7F, 0x02, 0, 0xDF, 0x01, 0]);
+            body.extend_from_slice(&plain[12..]);
+            let mut f = b"RIFF".to_vec();
+            f.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+            f.extend_from_slice(&body);
+            // Without the appended chunk the file is refused for the missing chunk ...
+            let without = crate::core::pipeline::process(&f, &job, &limits).unwrap_err();
+            f.extend_from_slice(kind);
+            f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+            f.extend_from_slice(&payload);
+            // ... and with it, the same: the chunk after the payload is never read.
+            let with = crate::core::pipeline::process(&f, &job, &limits).unwrap_err();
+            assert_eq!(with, without, "{}", String::from_utf8_lossy(kind));
+        }
     }
 
     #[test]

@@ -339,32 +339,56 @@ fn webp_header(b: &[u8], limits: &Limits) -> Result<Header, Rejection> {
 
 /// The RIFF header's size must be covered by the file: a file shorter than it says is
 /// truncated (libwebp refuses it; image-webp decodes what is there). Data after the RIFF
-/// payload is ignored, as libwebp ignores it.
+/// payload is ignored, as libwebp ignores it, and the decoders are given only the payload
+/// ([`webp_riff`]): image-webp reads an extended file's chunks some bytes past its end (an
+/// ALPH or EXIF chunk appended after it made a photo transparent or turned it upside down).
 ///
-/// At the top level a WebP holds one image: one VP8 or VP8L chunk, whole inside the RIFF
-/// payload, with its ALPH chunk, if any, before it (an animation's images are inside its
-/// ANMF chunks, checked by [`check_first_webp_frame`]). image-webp decodes the first VP8 of a
-/// file with two, and applies an ALPH that follows the VP8 (which libwebp refuses, and which
-/// turned a photo fully transparent), so both are refused as `corrupt`.
+/// At the top level a still WebP holds one image: one VP8 or VP8L chunk, whole inside the RIFF
+/// payload, with its ALPH chunk, if any, before it; an animation holds its images inside its
+/// ANMF chunks (checked by [`check_first_webp_frame`]) and none at the top level, and a still
+/// holds no ANMF or ANIM chunk. An extended file's VP8X chunk is 10 bytes. image-webp decodes
+/// the first VP8 of a file with two, applies an ALPH that follows the VP8 (which turned a photo
+/// fully transparent) or one inside an ANMF chunk of a still, skips a VP8X chunk that says it is
+/// longer together with the image inside it, and decodes a top-level image of an animation
+/// instead of its frames; libwebp refuses all of these, so they are `corrupt`.
 fn check_webp_layout(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
     let riff = le32(b, 4).ok_or_else(|| truncated("WebP"))?;
-    let riff_end = usize::try_from(riff)
-        .unwrap_or(usize::MAX)
-        .saturating_add(8);
     if riff < 12 {
         return Err(Rejection::corrupt(format!(
             "WebP RIFF header says {riff} bytes: too small for an image chunk"
         )));
     }
-    let Some(body) = b.get(..riff_end) else {
+    let Some(body) = webp_riff(b) else {
         return Err(Rejection::corrupt(format!(
-            "WebP is truncated: its RIFF header says {riff_end} bytes, the file has {}",
+            "WebP is truncated: its RIFF header says {} bytes, the file has {}",
+            u64::from(riff).saturating_add(8),
             b.len()
         )));
+    };
+    let animated = match slice(body, 12, 4) {
+        Some(b"VP8X") => {
+            if le32(body, 16) != Some(10) {
+                return Err(Rejection::corrupt("WebP VP8X chunk is not 10 bytes long"));
+            }
+            u8_at(body, 20).is_some_and(|flags| flags & 0x02 != 0)
+        }
+        _ => false,
     };
     let mut image_seen = false;
     for (kind, at, len) in riff_chunks(body, limits) {
         match kind {
+            b"VP8 " | b"VP8L" | b"ALPH" if animated => {
+                return Err(Rejection::corrupt(format!(
+                    "WebP animation has a top-level {} chunk",
+                    String::from_utf8_lossy(kind).trim_end()
+                )));
+            }
+            b"ANMF" | b"ANIM" if !animated => {
+                return Err(Rejection::corrupt(format!(
+                    "WebP still image has an {} chunk",
+                    String::from_utf8_lossy(kind)
+                )));
+            }
             b"VP8 " | b"VP8L" => {
                 if image_seen {
                     return Err(Rejection::corrupt("WebP holds a second image chunk"));
@@ -386,7 +410,19 @@ fn check_webp_layout(b: &[u8], limits: &Limits) -> Result<(), Rejection> {
             _ => {}
         }
     }
+    if !animated && !image_seen {
+        return Err(Rejection::corrupt(
+            "WebP holds no image inside its RIFF payload",
+        ));
+    }
     Ok(())
+}
+
+/// The RIFF payload of a WebP (its first 8 + RIFF-size bytes), or `None` when the file is
+/// shorter than that. Data after it is not part of the image: the decoders are given this.
+pub fn webp_riff(b: &[u8]) -> Option<&[u8]> {
+    let riff = usize::try_from(le32(b, 4)?).ok()?;
+    b.get(..riff.checked_add(8)?)
 }
 
 /// Two 24-bit "size minus one" fields at `at` (VP8X canvas, ANMF frame): width, height.
@@ -463,8 +499,7 @@ pub fn webp_still_vp8<'a>(b: &'a [u8], header: &Header, limits: &Limits) -> Opti
     // Only the RIFF payload: data after it is ignored, as every decoder ignores it (a VP8
     // chunk smuggled after it must not stand in for the image; the first one inside is the
     // image, and the layout check allows only one).
-    let riff_end = usize::try_from(le32(b, 4)?).ok()?.checked_add(8)?;
-    let body = b.get(..riff_end)?;
+    let body = webp_riff(b)?;
     let mut vp8 = None;
     for (kind, at, len) in riff_chunks(body, limits) {
         match kind {
@@ -750,6 +785,81 @@ mod tests {
         let e = probe(&big, &l).unwrap_err();
         assert_eq!(e.reason, Reason::Corrupt, "{e}");
         assert!(e.message.contains("16000x16000"), "{e}");
+    }
+
+    /// A RIFF chunk with its padding byte.
+    fn chunk(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut c = kind.to_vec();
+        c.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+        c.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    }
+
+    /// A VP8X chunk of a 40x30 canvas with `flags`, `extra` bytes longer than the 10 it must be.
+    fn vp8x(flags: u8, extra: usize) -> Vec<u8> {
+        let mut p = vec![flags, 0, 0, 0, 39, 0, 0, 29, 0, 0];
+        p.extend(std::iter::repeat_n(0, extra));
+        chunk(b"VP8X", &p)
+    }
+
+    #[test]
+    fn a_webp_layout_libwebp_refuses_is_corrupt() {
+        // Each of these had image-webp decode a picture libwebp does not show (found by a
+        // helper trying to break the fitted WebP path).
+        let l = Limits::default();
+        let plain = lossy_webp();
+        let vp8_a = &plain[12..];
+        let other = crate::core::encode::encode(
+            &crate::testkit::gradient(40, 30, crate::core::pixels::Layout::Gray),
+            Format::Webp,
+            true,
+        )
+        .unwrap();
+        let vp8_b = &other[12..];
+        let webp = |parts: &[&[u8]]| {
+            let mut body = b"WEBP".to_vec();
+            for p in parts {
+                body.extend_from_slice(p);
+            }
+            riff(&body)
+        };
+        let anmf = |inner: &[u8]| {
+            let mut p = vec![0u8; 16];
+            p[6] = 39;
+            p[9] = 29;
+            p.extend_from_slice(inner);
+            chunk(b"ANMF", &p)
+        };
+        let anim = chunk(b"ANIM", &[0; 6]);
+        assert!(probe(&webp(&[&vp8x(0, 0), vp8_a]), &l).is_ok());
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            // A VP8X chunk that says it is longer swallows the image inside it.
+            ("not 10 bytes", webp(&[&vp8x(0, vp8_a.len()), vp8_a, vp8_b])),
+            // A still with a frame (image-webp applied its ALPH to the still).
+            (
+                "still image has an ANMF",
+                webp(&[&vp8x(0x10, 0), vp8_a, &anmf(vp8_b)]),
+            ),
+            // An animation with a top-level image (image-webp showed it, not the frames).
+            (
+                "top-level VP8",
+                webp(&[&vp8x(0x02, 0), &anim, vp8_a, &anmf(vp8_b)]),
+            ),
+            // The only image after the RIFF payload.
+            ("no image", {
+                let mut f = webp(&[&vp8x(0, 0)]);
+                f.extend_from_slice(vp8_b);
+                f
+            }),
+        ];
+        for (why, f) in cases {
+            let e = probe(&f, &l).unwrap_err();
+            assert_eq!(e.reason, Reason::Corrupt, "{why}: {e}");
+            assert!(e.message.contains(why), "{why}: {e}");
+        }
     }
 
     /// A lossy WebP of 40x30 from our own encoder, and its parts.
