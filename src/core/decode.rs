@@ -212,11 +212,10 @@ fn decode_jpeg(
         // A failure here is retried as a whole decode (`decode_with`).
         Some(to) => jpeg_planes_fitted(&mut dec, (w, h), to)?,
         None => {
+            // (w, h) is the header's size, checked above.
             let mut data = vec![0u8; buffer_len(w, h, layout)?];
             dec.decode_into(&mut data).map_err(jpeg_error)?;
-            let pixels = Pixels::new(w, h, layout, data)?;
-            check_size(&pixels, header)?;
-            pixels
+            Pixels::new(w, h, layout, data)?
         }
     };
     let icc = dec.icc_profile();
@@ -471,9 +470,10 @@ fn decode_webp(
     let (w, h) = dec.dimensions();
     // A still lossy image without alpha is fitted from its YUV planes (as a YCbCr JPEG is):
     // the full-size RGB image (12 bytes a pixel counting its first touch) is never made.
-    let still_vp8 = probe::webp_still_vp8(bytes, header, limits)
-        .filter(|_| !dec.has_alpha() && !dec.is_animated() && w.min(h) >= PLANES_MIN_SIDE);
-    if let (Some(vp8), Some(to)) = (still_vp8, shrink_to(hint, w, h)) {
+    let planar = shrink_to(hint, w, h)
+        .filter(|_| !dec.has_alpha() && !dec.is_animated() && w.min(h) >= PLANES_MIN_SIDE)
+        .and_then(|to| Some((probe::webp_still_vp8(bytes, header, limits)?, to)));
+    if let Some((vp8, to)) = planar {
         let pixels = webp_planes_fitted(vp8, (w, h), to)?;
         return Ok(Decoded {
             pixels,

@@ -38,6 +38,14 @@ fn pixel_type(l: Layout) -> fr::PixelType {
     }
 }
 
+/// The one filter every resize uses: Lanczos3 in the stored values, alpha premultiplied by the
+/// caller (so the resizer must not do it again).
+fn lanczos3() -> fr::ResizeOptions {
+    fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+        .use_alpha(false)
+}
+
 fn resize_error(e: impl std::fmt::Debug) -> Rejection {
     Rejection::internal(format!("resize: {e:?}"))
 }
@@ -61,9 +69,7 @@ pub fn resize(mut p: Pixels, w: u32, h: u32) -> Result<Pixels, Rejection> {
             .map_err(resize_error)?;
     }
     let mut dst = fr::images::Image::new(w, h, pt);
-    let opts = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
-        .use_alpha(false);
+    let opts = lanczos3();
     fr::Resizer::new()
         .resize(&src, &mut dst, &opts)
         .map_err(resize_error)?;
@@ -201,10 +207,7 @@ impl BandResizer {
         } else {
             let mut dst = fr::images::Image::from_slice_u8(self.dst_w, rows, out, pt)
                 .map_err(resize_error)?;
-            let opts = fr::ResizeOptions::new()
-                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
-                .use_alpha(false)
-                .crop(0.0, 0.0, self.extent.0, f64::from(rows));
+            let opts = lanczos3().crop(0.0, 0.0, self.extent.0, f64::from(rows));
             self.resizer
                 .resize(&src, &mut dst, &opts)
                 .map_err(resize_error)?;
@@ -237,10 +240,7 @@ impl BandResizer {
             let src = fr::images::Image::from_slice_u8(self.dst_w, self.src_h, &mut self.inter, pt)
                 .map_err(resize_error)?;
             let mut dst = fr::images::Image::new(self.dst_w, self.dst_h, pt);
-            let opts = fr::ResizeOptions::new()
-                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
-                .use_alpha(false)
-                .crop(0.0, 0.0, f64::from(self.dst_w), self.extent.1);
+            let opts = lanczos3().crop(0.0, 0.0, f64::from(self.dst_w), self.extent.1);
             self.resizer
                 .resize(&src, &mut dst, &opts)
                 .map_err(resize_error)?;
