@@ -2,7 +2,8 @@
 //! EXIF/GPS, XMP, IPTC, ICC, comments or text chunks, whatever the input carried.
 //!
 //! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
-//! channel layout, adaptive filtering, zlib level 5 (png). WebP:
+//! channel layout, the row filter chosen by trial on a sample of the image
+//! ([`super::png_filter`]), zlib level 5 (png). WebP:
 //! lossless VP8L (image-webp), except that a lossy input (VP8) whose result is opaque and at
 //! most [`WEBP_LOSSY_MAX_PIXELS`] gives lossy VP8 at quality 80 with webp-rust's fastest
 //! method (memory-safe pure Rust). See
@@ -104,7 +105,9 @@ fn encode_png(p: &Pixels) -> Result<Vec<u8>, Rejection> {
         });
         enc.set_depth(png::BitDepth::Eight);
         enc.set_deflate_compression(png::DeflateCompression::Level(PNG_LEVEL));
-        enc.set_filter(png::Filter::Adaptive);
+        let bpp = p.layout.channels();
+        let stride = (p.width as usize).saturating_mul(bpp);
+        enc.set_filter(super::png_filter::choose(&p.data, stride, bpp));
         let mut w = enc.write_header().map_err(|e| enc_err("PNG", e))?;
         w.write_image_data(&p.data).map_err(|e| enc_err("PNG", e))?;
         w.finish().map_err(|e| enc_err("PNG", e))?;

@@ -11,6 +11,7 @@ pub mod naming;
 pub mod orient;
 pub mod pipeline;
 pub mod pixels;
+pub mod png_filter;
 pub mod probe;
 pub mod record;
 pub mod transform;
