@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod format;
+pub mod jpeg_gray;
 pub mod limits;
 pub mod naming;
 pub mod orient;
