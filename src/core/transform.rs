@@ -41,9 +41,31 @@ fn pixel_type(l: Layout) -> fr::PixelType {
 /// The one filter every resize uses: Lanczos3 in the stored values, alpha premultiplied by the
 /// caller (so the resizer must not do it again).
 fn lanczos3() -> fr::ResizeOptions {
+    let filter = fr::Filter::new("Lanczos3", lanczos3_kernel, 3.0)
+        .map(fr::FilterType::Custom)
+        .unwrap_or(fr::FilterType::Lanczos3);
     fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+        .resize_alg(fr::ResizeAlg::Convolution(filter))
         .use_alpha(false)
+}
+
+/// The Lanczos3 kernel, sinc(x) sinc(x / 3) for |x| < 3, with one sine instead of two:
+/// sin(pi x) = 3 s - 4 s^3 where s = sin(pi x / 3), so the kernel is
+/// 3 s^2 (3 - 4 s^2) / (pi x)^2. The same values as fast_image_resize's own Lanczos3 to the
+/// last few bits of an f64, at half the cost: its weights are computed again for every band a
+/// [`BandResizer`] resamples, and the sines were 6-9% of a large JPEG's or PNG's thumbnail
+/// (perf).
+fn lanczos3_kernel(x: f64) -> f64 {
+    if x == 0.0 {
+        return 1.0;
+    }
+    if !(-3.0..3.0).contains(&x) {
+        return 0.0;
+    }
+    let s = (std::f64::consts::PI * x / 3.0).sin();
+    let s2 = s * s;
+    let px = std::f64::consts::PI * x;
+    3.0 * s2 * (3.0 - 4.0 * s2) / (px * px)
 }
 
 fn resize_error(e: impl std::fmt::Debug) -> Rejection {
@@ -328,6 +350,28 @@ pub fn grayscale(mut p: Pixels) -> Result<Pixels, Rejection> {
 )]
 mod tests {
     use super::*;
+
+    /// The one-sine kernel against the definition, sinc(x) sinc(x / 3).
+    #[test]
+    fn the_lanczos3_kernel_is_sinc_times_sinc() {
+        let sinc = |x: f64| {
+            if x == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            }
+        };
+        for i in -3100..=3100 {
+            let x = f64::from(i) / 1000.0;
+            let want = if x.abs() < 3.0 {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            };
+            let got = lanczos3_kernel(x);
+            assert!((got - want).abs() < 1e-12, "{x}: {got} against {want}");
+        }
+    }
 
     #[test]
     fn fit_sizes() {
