@@ -80,40 +80,87 @@ pub fn apply(p: Pixels, o: Orientation) -> Result<Pixels, Rejection> {
     if o == Orientation::Normal {
         return Ok(p);
     }
-    let (w, h) = (p.width as usize, p.height as usize);
     let (ow, oh) = if o.swaps_axes() {
         (p.height, p.width)
     } else {
         (p.width, p.height)
     };
-    let ch = p.layout.channels();
     let mut out = vec![0u8; buffer_len(ow, oh, p.layout)?];
-    let last_x = w.saturating_sub(1);
-    let last_y = h.saturating_sub(1);
-    for (i, dst) in out.chunks_exact_mut(ch).enumerate() {
-        let row = (ow as usize).max(1);
-        let (ox, oy) = (
-            i.checked_rem(row).unwrap_or(0),
-            i.checked_div(row).unwrap_or(0),
-        );
-        let (sx, sy) = match o {
-            Orientation::Normal => (ox, oy),
-            Orientation::FlipH => (last_x.saturating_sub(ox), oy),
-            Orientation::Rotate180 => (last_x.saturating_sub(ox), last_y.saturating_sub(oy)),
-            Orientation::FlipV => (ox, last_y.saturating_sub(oy)),
-            Orientation::Transpose => (oy, ox),
-            Orientation::Rotate90 => (oy, last_y.saturating_sub(ox)),
-            Orientation::Transverse => (last_x.saturating_sub(oy), last_y.saturating_sub(ox)),
-            Orientation::Rotate270 => (last_x.saturating_sub(oy), ox),
-        };
-        let at = sy.saturating_mul(w).saturating_add(sx).saturating_mul(ch);
-        let src = p
-            .data
-            .get(at..at.saturating_add(ch))
-            .ok_or_else(|| Rejection::internal("orientation index"))?;
-        dst.copy_from_slice(src);
+    let (w, h) = (p.width as usize, p.height as usize);
+    match p.layout.channels() {
+        1 => remap::<1>(&p.data, (w, h), &mut out, o)?,
+        2 => remap::<2>(&p.data, (w, h), &mut out, o)?,
+        3 => remap::<3>(&p.data, (w, h), &mut out, o)?,
+        _ => remap::<4>(&p.data, (w, h), &mut out, o)?,
     }
     Pixels::new(ow, oh, p.layout, out)
+}
+
+/// The side of the square tiles [`remap`] fills one at a time: a 90-degree turn reads the
+/// source down its columns, and a tile's columns (64 rows of 64 pixels) stay in the cache
+/// while they are read. Pixel by pixel over whole rows, with a division per pixel to find its
+/// place, the turn was 14% of a 2880x2160 camera photo's grayscale run (perf).
+const TILE: usize = 64;
+
+/// Writes every output pixel (`N` bytes each) from the source pixel `o` maps it to; the
+/// source is `w`x`h`.
+fn remap<const N: usize>(
+    src: &[u8],
+    (w, h): (usize, usize),
+    out: &mut [u8],
+    o: Orientation,
+) -> Result<(), Rejection> {
+    let (ow, oh) = if o.swaps_axes() { (h, w) } else { (w, h) };
+    let (src_px, _) = src.as_chunks::<N>();
+    let (out_px, _) = out.as_chunks_mut::<N>();
+    if src_px.len() != w.saturating_mul(h) || out_px.len() != ow.saturating_mul(oh) {
+        return Err(Rejection::internal("orientation buffer sizes"));
+    }
+    let (last_x, last_y) = (w.saturating_sub(1), h.saturating_sub(1));
+    // Along an output row the source index moves by a fixed step: one pixel left or right, or
+    // one row up or down.
+    let row_step = isize::try_from(w).map_err(|_| Rejection::internal("orientation width"))?;
+    let step = match o {
+        Orientation::Normal | Orientation::FlipV => 1,
+        Orientation::FlipH | Orientation::Rotate180 => -1,
+        Orientation::Transpose | Orientation::Rotate270 => row_step,
+        Orientation::Rotate90 | Orientation::Transverse => row_step.saturating_neg(),
+    };
+    for ty in (0..oh).step_by(TILE) {
+        for tx in (0..ow).step_by(TILE) {
+            let x_end = tx.saturating_add(TILE).min(ow);
+            for oy in ty..ty.saturating_add(TILE).min(oh) {
+                let start = oy.saturating_mul(ow);
+                let row = out_px
+                    .get_mut(start.saturating_add(tx)..start.saturating_add(x_end))
+                    .ok_or_else(|| Rejection::internal("orientation index"))?;
+                // The source of the row's first pixel, (tx, oy) in the output.
+                let (sx, sy) = match o {
+                    Orientation::Normal => (tx, oy),
+                    Orientation::FlipH => (last_x.saturating_sub(tx), oy),
+                    Orientation::Rotate180 => {
+                        (last_x.saturating_sub(tx), last_y.saturating_sub(oy))
+                    }
+                    Orientation::FlipV => (tx, last_y.saturating_sub(oy)),
+                    Orientation::Transpose => (oy, tx),
+                    Orientation::Rotate90 => (oy, last_y.saturating_sub(tx)),
+                    Orientation::Transverse => {
+                        (last_x.saturating_sub(oy), last_y.saturating_sub(tx))
+                    }
+                    Orientation::Rotate270 => (last_x.saturating_sub(oy), tx),
+                };
+                let mut at = sy.saturating_mul(w).saturating_add(sx);
+                for d in row.iter_mut() {
+                    *d = *src_px
+                        .get(at)
+                        .ok_or_else(|| Rejection::internal("orientation index"))?;
+                    // Past the row's last pixel the index may wrap; it is not read then.
+                    at = at.wrapping_add_signed(step);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -183,6 +230,47 @@ mod tests {
             let out = apply(p.clone(), Orientation::from_value(v)).unwrap();
             assert_eq!((out.width, out.height), (w, h), "orientation {v}");
             assert_eq!(out.data, data, "orientation {v}");
+        }
+    }
+
+    /// Images larger than one tile, with sides that are not multiples of it, in every layout:
+    /// each output pixel is the source pixel the orientation's definition names.
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        reason = "test: a failure is a failed test"
+    )]
+    #[test]
+    fn tiled_turns_match_the_definition_in_every_layout() {
+        let (w, h) = (150usize, 70usize);
+        for layout in [Layout::Gray, Layout::GrayAlpha, Layout::Rgb, Layout::Rgba] {
+            let ch = layout.channels();
+            let data: Vec<u8> = (0..w * h * ch).map(|i| (i * 7 % 251) as u8).collect();
+            let p = Pixels::new(w as u32, h as u32, layout, data.clone()).unwrap();
+            for v in 1..=8u16 {
+                let o = Orientation::from_value(v);
+                let out = apply(p.clone(), o).unwrap();
+                let (ow, oh) = (out.width as usize, out.height as usize);
+                assert_eq!((ow, oh), if o.swaps_axes() { (h, w) } else { (w, h) });
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (sx, sy) = match v {
+                            1 => (ox, oy),
+                            2 => (w - 1 - ox, oy),
+                            3 => (w - 1 - ox, h - 1 - oy),
+                            4 => (ox, h - 1 - oy),
+                            5 => (oy, ox),
+                            6 => (oy, h - 1 - ox),
+                            7 => (w - 1 - oy, h - 1 - ox),
+                            _ => (w - 1 - oy, ox),
+                        };
+                        let d = (oy * ow + ox) * ch;
+                        let s = (sy * w + sx) * ch;
+                        assert_eq!(out.data[d..d + ch], data[s..s + ch], "{layout:?} {v}");
+                    }
+                }
+            }
         }
     }
 }
