@@ -5,8 +5,8 @@
 //! by keeping every quantised DCT block of the image (2 bytes a pixel: 32 MiB for 4096x4096)
 //! and a copy of its rows (another byte a pixel) until the second pass, and that pass and the
 //! table search were 40% of a 4000x3000 grayscale run (perf). Here the first pass turns each
-//! block straight into its Huffman symbols (a 32-bit word each, a few a block on a photo:
-//! about a third of a byte a pixel at quality 85) and counts them; the second pass writes the
+//! block straight into its Huffman symbols (a 32-bit word each: 0.65 to 1.8 bytes a pixel on
+//! the benchmark photos at quality 85, against jpeg-encoder's 3) and counts them; the second pass writes the
 //! counted symbols with the tables made from the counts. Only gray: colour output stays with
 //! jpeg-encoder, whose 4:2:0 chroma keeps its own buffers small.
 //!
