@@ -377,6 +377,23 @@ fn fdct(block: [Row8; 8]) -> [Row8; 8] {
     aan(transpose(aan(block)))
 }
 
+/// Adds one bit to the code size of every symbol in the chain that starts at `start` (a tree
+/// being merged in Annex K.2's procedure) and returns the chain's last symbol.
+fn lengthen(size: &mut [usize; 257], others: &[usize; 257], start: usize) -> usize {
+    let mut v = start;
+    // A chain visits each of the 257 symbols at most once.
+    for _ in 0..=256 {
+        if let Some(s) = size.get_mut(v) {
+            *s = s.saturating_add(1);
+        }
+        match others.get(v).copied() {
+            Some(next) if next != usize::MAX => v = next,
+            _ => break,
+        }
+    }
+    v
+}
+
 /// A Huffman table: code and length per symbol, and the two lists the DHT segment states.
 struct HuffmanTable {
     /// BITS: how many codes of each length 1-16.
@@ -421,29 +438,11 @@ impl HuffmanTable {
                 *f = 0;
             }
             // Lengthen every code of v1's tree, then chain v2's tree after it.
-            let mut v = v1;
-            loop {
-                if let Some(s) = size.get_mut(v) {
-                    *s = s.saturating_add(1);
-                }
-                match others.get(v).copied() {
-                    Some(next) if next != usize::MAX => v = next,
-                    _ => break,
-                }
-            }
-            if let Some(o) = others.get_mut(v) {
+            let v1_last = lengthen(&mut size, &others, v1);
+            if let Some(o) = others.get_mut(v1_last) {
                 *o = v2;
             }
-            let mut v = v2;
-            loop {
-                if let Some(s) = size.get_mut(v) {
-                    *s = s.saturating_add(1);
-                }
-                match others.get(v).copied() {
-                    Some(next) if next != usize::MAX => v = next,
-                    _ => break,
-                }
-            }
+            lengthen(&mut size, &others, v2);
         }
         // BITS by length, up to 256 + 1 long before limiting.
         let mut bits = [0u32; 258];
