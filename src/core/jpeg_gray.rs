@@ -6,9 +6,11 @@
 //! and a copy of its rows (another byte a pixel) until the second pass, and that pass and the
 //! table search were 40% of a 4000x3000 grayscale run (perf). Here the first pass turns each
 //! block straight into its Huffman symbols (a 32-bit word each: 0.65 to 1.8 bytes a pixel on
-//! the benchmark photos at quality 85, against jpeg-encoder's 3) and counts them; the second pass writes the
-//! counted symbols with the tables made from the counts. Only gray: colour output stays with
-//! jpeg-encoder, whose 4:2:0 chroma keeps its own buffers small.
+//! the benchmark photos at quality 85, against jpeg-encoder's 3) and counts them; the second
+//! pass writes the counted symbols with the tables made from the counts. An image busier than
+//! the budget for kept symbols (1.5 bytes a pixel; noise needs 2) has its symbols made again
+//! from the pixels for the second pass, so the worst case stays below jpeg-encoder's. Only
+//! gray: colour output stays with jpeg-encoder, whose 4:2:0 chroma keeps its own buffers small.
 //!
 //! The bitstream is plain baseline sequential JPEG (SOF0, one component, one scan, JFIF),
 //! which every decoder reads. The quantisation table is the JPEG standard's luminance table
@@ -64,14 +66,36 @@ pub fn encode(data: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Rejec
             data.len()
         )));
     }
+    let budget = data
+        .len()
+        .saturating_mul(STORED_SYMBOLS_PER_PIXEL.0)
+        .checked_div(STORED_SYMBOLS_PER_PIXEL.1)
+        .unwrap_or(0);
+    Ok(encode_with_budget(data, (w, h), quality, budget))
+}
+
+/// [`encode`] once its arguments are checked, keeping at most `budget` symbols between the
+/// passes.
+fn encode_with_budget(data: &[u8], (w, h): (u32, u32), quality: u8, budget: usize) -> Vec<u8> {
+    let (wu, hu) = (w as usize, h as usize);
     let table = quant_table(quality);
-    let symbols = first_pass(data, wu, hu, &table);
-    let dc = HuffmanTable::optimal(&symbols.dc_freq);
-    let ac = HuffmanTable::optimal(&symbols.ac_freq);
-    let mut out = Vec::with_capacity(symbols.words.len().saturating_add(1024));
+    // First pass: count the symbols, and keep them while they fit the budget.
+    let mut kept = Stored::new(budget);
+    let (mut dc_freq, mut ac_freq) = ([0u32; 257], [0u32; 257]);
+    each_symbol(data, wu, hu, &table, |word| {
+        let (is_ac, symbol, _) = unpack(word);
+        let freq = if is_ac { &mut ac_freq } else { &mut dc_freq };
+        if let Some(f) = freq.get_mut(usize::from(symbol)) {
+            *f = f.saturating_add(1);
+        }
+        kept.push(word);
+    });
+    let dc = HuffmanTable::optimal(&dc_freq);
+    let ac = HuffmanTable::optimal(&ac_freq);
+    let mut out = Vec::with_capacity(data.len().checked_div(4).unwrap_or(0).saturating_add(1024));
     write_headers(&mut out, w, h, &table, &dc, &ac);
     let mut bits = BitWriter::new(out);
-    for &word in &symbols.words {
+    let mut write = |word: u32| {
         let (is_ac, symbol, extra) = unpack(word);
         let t = if is_ac { &ac } else { &dc };
         let (code, len) = t.code(symbol);
@@ -79,21 +103,68 @@ pub fn encode(data: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Rejec
         // The code and its extra bits in one write: at most 16 + 11 bits.
         let joined = (u32::from(code).checked_shl(size).unwrap_or(0)) | u32::from(extra);
         bits.put(joined, u32::from(len).saturating_add(size));
+    };
+    // Second pass: from the kept symbols, or (an image too busy for the budget) from the
+    // pixels again, which gives the same symbols.
+    match kept.chunks {
+        Some(chunks) => chunks.iter().flatten().for_each(|&word| write(word)),
+        None => each_symbol(data, wu, hu, &table, write),
     }
     let mut out = bits.finish();
     out.extend_from_slice(&[0xFF, 0xD9]);
-    Ok(out)
+    out
 }
 
-/// The image as Huffman symbols, and how often each occurs.
-struct Symbols {
-    /// One word per symbol: bit 31 set for an AC symbol, bits 16-23 the symbol, bits 0-15 its
-    /// extra bits (as many as the symbol's size says).
-    words: Vec<u32>,
-    dc_freq: [u32; 257],
-    ac_freq: [u32; 257],
+/// How many symbols a pixel the first pass may keep, as a fraction: 3/8, i.e. 1.5 bytes a
+/// pixel in 32-bit words. The benchmark photos need 0.65-1.8 bytes a pixel at quality 85; an
+/// image of pure noise needs 2 (a symbol for nearly every coefficient), which would have put
+/// the worst case above jpeg-encoder's (3 bytes a pixel, with the rows it copies). Past the
+/// budget the symbols are made again from the pixels in the second pass instead, at the cost
+/// of a second DCT pass.
+const STORED_SYMBOLS_PER_PIXEL: (usize, usize) = (3, 8);
+
+/// Symbols kept in chunks of this many words (1 MiB), so keeping them never copies or
+/// over-allocates more than one chunk, as a growing vector would.
+const CHUNK_WORDS: usize = 256 * 1024;
+
+/// The first pass's kept symbols: `None` once they went over the budget (and were dropped).
+struct Stored {
+    chunks: Option<Vec<Vec<u32>>>,
+    len: usize,
+    budget: usize,
 }
 
+impl Stored {
+    fn new(budget: usize) -> Self {
+        Stored {
+            chunks: Some(Vec::new()),
+            len: 0,
+            budget,
+        }
+    }
+
+    fn push(&mut self, word: u32) {
+        let Some(chunks) = self.chunks.as_mut() else {
+            return;
+        };
+        if self.len >= self.budget {
+            self.chunks = None;
+            return;
+        }
+        self.len = self.len.saturating_add(1);
+        match chunks.last_mut() {
+            Some(c) if c.len() < CHUNK_WORDS => c.push(word),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK_WORDS.min(self.budget));
+                c.push(word);
+                chunks.push(c);
+            }
+        }
+    }
+}
+
+/// A symbol as one word: bit 31 set for an AC symbol, bits 16-23 the symbol, bits 0-15 its
+/// extra bits (as many as the symbol's size says).
 fn pack(is_ac: bool, symbol: u8, extra: u16) -> u32 {
     (u32::from(is_ac) << 31) | (u32::from(symbol) << 16) | u32::from(extra)
 }
@@ -115,20 +186,10 @@ fn category(v: i32) -> (u8, u16) {
 }
 
 /// Forward DCT, quantisation and symbol coding of every 8x8 block, left to right, top to
-/// bottom. A partial block at the right or bottom edge repeats the last column or row, as the
-/// IJG library pads.
-fn first_pass(data: &[u8], w: usize, h: usize, table: &[u8; 64]) -> Symbols {
+/// bottom, each symbol handed to `emit` in bitstream order. A partial block at the right or
+/// bottom edge repeats the last column or row, as the IJG library pads.
+fn each_symbol(data: &[u8], w: usize, h: usize, table: &[u8; 64], mut emit: impl FnMut(u32)) {
     let recip = reciprocals(table);
-    let mut s = Symbols {
-        // Room for about two symbols a block, so a photo grows the vector a few times only.
-        words: Vec::with_capacity(
-            w.div_ceil(8)
-                .saturating_mul(h.div_ceil(8))
-                .saturating_mul(2),
-        ),
-        dc_freq: [0; 257],
-        ac_freq: [0; 257],
-    };
     let mut prev_dc = 0i32;
     let mut rows: [&[u8]; 8] = [&[]; 8];
     for by in 0..h.div_ceil(8) {
@@ -160,20 +221,18 @@ fn first_pass(data: &[u8], w: usize, h: usize, table: &[u8; 64]) -> Symbols {
                 }
             }
             let coefs = quantise(fdct(block), &recip);
-            code_block(&coefs, &mut prev_dc, &mut s);
+            code_block(&coefs, &mut prev_dc, &mut emit);
         }
     }
-    s
 }
 
-/// Appends one block's symbols: the DC difference, then runs of zeros and AC values
-/// (ZRL for sixteen zeros, EOB after the last non-zero value).
-fn code_block(coefs: &[i32; 64], prev_dc: &mut i32, s: &mut Symbols) {
+/// One block's symbols: the DC difference, then runs of zeros and AC values (ZRL for sixteen
+/// zeros, EOB after the last non-zero value).
+fn code_block(coefs: &[i32; 64], prev_dc: &mut i32, emit: &mut impl FnMut(u32)) {
     let dc = coefs.first().copied().unwrap_or(0);
     let (size, extra) = category(dc.wrapping_sub(*prev_dc));
     *prev_dc = dc;
-    s.words.push(pack(false, size, extra));
-    bump(&mut s.dc_freq, size);
+    emit(pack(false, size, extra));
     // Bit k set for a non-zero AC coefficient k (1-63): runs of zeros are the gaps.
     let mut mask = 0u64;
     for (k, &v) in coefs.iter().enumerate().skip(1) {
@@ -186,8 +245,7 @@ fn code_block(coefs: &[i32; 64], prev_dc: &mut i32, s: &mut Symbols) {
         let mut run = k.saturating_sub(last).saturating_sub(1);
         last = k;
         while run > 15 {
-            s.words.push(pack(true, 0xF0, 0));
-            bump(&mut s.ac_freq, 0xF0);
+            emit(pack(true, 0xF0, 0));
             run = run.saturating_sub(16);
         }
         let v = coefs
@@ -196,18 +254,10 @@ fn code_block(coefs: &[i32; 64], prev_dc: &mut i32, s: &mut Symbols) {
             .unwrap_or(0);
         let (size, extra) = category(v);
         let symbol = (u8::try_from(run).unwrap_or(0) << 4) | size;
-        s.words.push(pack(true, symbol, extra));
-        bump(&mut s.ac_freq, symbol);
+        emit(pack(true, symbol, extra));
     }
     if last < 63 {
-        s.words.push(pack(true, 0x00, 0));
-        bump(&mut s.ac_freq, 0x00);
-    }
-}
-
-fn bump(freq: &mut [u32; 257], symbol: u8) {
-    if let Some(f) = freq.get_mut(usize::from(symbol)) {
-        *f = f.saturating_add(1);
+        emit(pack(true, 0x00, 0));
     }
 }
 
@@ -815,6 +865,45 @@ mod tests {
         let back = decode(&encode(&checker, 64, 64, 100).unwrap());
         let src = Pixels::new(64, 64, Layout::Gray, checker).unwrap();
         assert!(tk::mean_abs_diff(&src, &back) < 8.0);
+    }
+
+    /// Pure noise needs a symbol for nearly every coefficient, more than the first pass may
+    /// keep: the second pass makes them again from the pixels, and the file is the one the
+    /// kept symbols give (the same bytes with a budget large enough to keep them all).
+    #[test]
+    fn an_image_too_busy_to_keep_its_symbols_encodes_the_same() {
+        let (w, h) = (96u32, 80u32);
+        let mut rng = tk::Rng(0x1234_5678_9ABC_DEF1);
+        let data: Vec<u8> = (0..w * h).map(|_| rng.below(256) as u8).collect();
+        let mut count = 0usize;
+        each_symbol(&data, w as usize, h as usize, &quant_table(85), |_| {
+            count += 1
+        });
+        let budget = data.len() * STORED_SYMBOLS_PER_PIXEL.0 / STORED_SYMBOLS_PER_PIXEL.1;
+        assert!(count > budget, "{count} symbols, budget {budget}: not over");
+        let mut kept = Stored::new(count);
+        each_symbol(&data, w as usize, h as usize, &quant_table(85), |word| {
+            kept.push(word)
+        });
+        assert_eq!(
+            kept.chunks.as_ref().map(|c| c.iter().map(Vec::len).sum()),
+            Some(count)
+        );
+        let mut dropped = Stored::new(budget);
+        each_symbol(&data, w as usize, h as usize, &quant_table(85), |word| {
+            dropped.push(word)
+        });
+        assert!(dropped.chunks.is_none());
+        let out = encode(&data, w, h, 85).unwrap();
+        assert_eq!(
+            out,
+            encode_with_budget(&data, (w, h), 85, count),
+            "kept and remade differ"
+        );
+        assert_eq!(out, encode_with_budget(&data, (w, h), 85, 0));
+        let back = decode(&out);
+        let src = Pixels::new(w, h, Layout::Gray, data).unwrap();
+        assert!(tk::mean_abs_diff(&src, &back) < 12.0);
     }
 
     #[test]
