@@ -96,6 +96,23 @@ fn encode_jpeg(p: &Pixels) -> Result<Vec<u8>, Rejection> {
 }
 
 fn encode_png(p: &Pixels) -> Result<Vec<u8>, Rejection> {
+    let bpp = p.layout.channels();
+    let stride = (p.width as usize).saturating_mul(bpp);
+    let choice = super::png_filter::choose(&p.data, stride, bpp);
+    let out = encode_png_with(p, choice.filter)?;
+    // A sample unlike the rest of the image (one made to mislead it, say) shows as an output
+    // far above the sample's forecast: write it again as before, with `Adaptive`, and keep
+    // the smaller. This costs a second encode only for such images.
+    if choice.misled(out.len()) {
+        let adaptive = encode_png_with(p, png::Filter::Adaptive)?;
+        if adaptive.len() < out.len() {
+            return Ok(adaptive);
+        }
+    }
+    Ok(out)
+}
+
+fn encode_png_with(p: &Pixels, filter: png::Filter) -> Result<Vec<u8>, Rejection> {
     let mut out = Vec::with_capacity(p.data.len() / 2);
     {
         let mut enc = png::Encoder::new(&mut out, p.width, p.height);
@@ -107,9 +124,7 @@ fn encode_png(p: &Pixels) -> Result<Vec<u8>, Rejection> {
         });
         enc.set_depth(png::BitDepth::Eight);
         enc.set_deflate_compression(png::DeflateCompression::Level(PNG_LEVEL));
-        let bpp = p.layout.channels();
-        let stride = (p.width as usize).saturating_mul(bpp);
-        enc.set_filter(super::png_filter::choose(&p.data, stride, bpp));
+        enc.set_filter(filter);
         let mut w = enc.write_header().map_err(|e| enc_err("PNG", e))?;
         w.write_image_data(&p.data).map_err(|e| enc_err("PNG", e))?;
         w.finish().map_err(|e| enc_err("PNG", e))?;
