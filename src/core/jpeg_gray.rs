@@ -8,7 +8,7 @@
 //! block straight into its Huffman symbols (a 32-bit word each: 0.65 to 1.8 bytes a pixel on
 //! the benchmark photos at quality 85, against jpeg-encoder's 3) and counts them; the second
 //! pass writes the counted symbols with the tables made from the counts. An image busier than
-//! the budget for kept symbols (1.5 bytes a pixel; noise needs 2) has its symbols made again
+//! the budget for kept symbols (2 bytes a pixel; noise needs more) has its symbols made again
 //! from the pixels for the second pass, so the worst case stays below jpeg-encoder's. Only
 //! gray: colour output stays with jpeg-encoder, whose 4:2:0 chroma keeps its own buffers small.
 //!
@@ -115,13 +115,15 @@ fn encode_with_budget(data: &[u8], (w, h): (u32, u32), quality: u8, budget: usiz
     out
 }
 
-/// How many symbols a pixel the first pass may keep, as a fraction: 3/8, i.e. 1.5 bytes a
+/// How many symbols a pixel the first pass may keep, as a fraction: 1/2, i.e. 2 bytes a
 /// pixel in 32-bit words. The benchmark photos need 0.65-1.8 bytes a pixel at quality 85; an
-/// image of pure noise needs 2 (a symbol for nearly every coefficient), which would have put
-/// the worst case above jpeg-encoder's (3 bytes a pixel, with the rows it copies). Past the
-/// budget the symbols are made again from the pixels in the second pass instead, at the cost
-/// of a second DCT pass.
-const STORED_SYMBOLS_PER_PIXEL: (usize, usize) = (3, 8);
+/// image of pure noise needs more (a symbol for nearly every coefficient): kept whole, a
+/// 4096x4096 noise JPEG's grayscale peaked at 95.5 MiB, above jpeg-encoder's 78.8 (3 bytes a
+/// pixel, with the rows it copies). Past the budget the symbols are made again from the pixels
+/// in the second pass instead, at the cost of a second DCT pass: that image now peaks at
+/// 62.8 MiB. (A budget of 1.5 bytes gave 54.8 MiB but sent the 2880x2160 camera photo down
+/// the slower path: 214 -> 260 ms.)
+const STORED_SYMBOLS_PER_PIXEL: (usize, usize) = (1, 2);
 
 /// Symbols kept in chunks of this many words (1 MiB), so keeping them never copies or
 /// over-allocates more than one chunk, as a growing vector would.
