@@ -354,6 +354,19 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(recs[1]["reason"], "dependency-failure");
     assert_eq!(recs[1]["blame"], "dependency");
     assert!(recs[1]["message"].as_str().unwrap().contains("gone.png"));
+    // An -o FILE whose folder does not exist: the output cannot be written, which is a
+    // dependency failure (not invalid-key, which is for names that would land on an input).
+    let out = cli(&[
+        "process",
+        s(&a),
+        "-o",
+        s(&dir.path("missing/folder/out.png")),
+    ]);
+    assert_eq!(code(&out), 2);
+    let rec = &records(&out)[0];
+    assert_eq!(rec["status"], "failed");
+    assert_eq!(rec["reason"], "dependency-failure");
+    assert_eq!(rec["blame"], "dependency");
     // A directory as an input: a failed record too.
     let out = cli(&["process", s(&dir.0), "--out-dir", s(&dir.path("out"))]);
     assert_eq!(code(&out), 2);

@@ -232,11 +232,11 @@ fn process(
             (None, None, _) => anyhow::bail!("give --out-dir DIR or -o FILE"),
         };
         let started = Instant::now();
-        let mut record = if let Some(why) =
+        let mut record = if let Some((reason, why)) =
             output_conflict(&dest, inputs, &input_ids, &written, output.is_some())
         {
             io_error = true;
-            fail(Reason::InvalidKey, why)
+            fail(reason, why)
         } else {
             match local::read_bounded(input, limits.max_input_bytes) {
                 Err(e) => {
@@ -327,14 +327,16 @@ struct Written {
 /// Why the output `dest` must not be written, if it must not: the file at `dest` (through any
 /// path, symlink, hard link or mount) is one of this run's inputs or an output already
 /// written in this run, or an earlier input wrote its output under the same directory entry.
-/// When `dest` cannot be checked, it is refused: the check fails closed.
+/// When `dest` cannot be checked (its directory is missing or unreadable), it is refused: the
+/// check fails closed. A conflict is `invalid-key` (the name is not safe here); a check that
+/// could not run is `dependency-failure`, as any output that cannot be written.
 fn output_conflict(
     dest: &Path,
     inputs: &[PathBuf],
     input_ids: &HashMap<local::FileId, usize>,
     written: &Written,
     single: bool,
-) -> Option<String> {
+) -> Option<(Reason, String)> {
     let hint = if single {
         "choose another -o FILE"
     } else {
@@ -352,29 +354,41 @@ fn output_conflict(
     match local::file_id(dest) {
         Ok(Some(id)) => {
             if let Some(j) = input_ids.get(&id) {
-                return Some(format!(
-                    "the output {} would overwrite the input {}; {hint}",
-                    display(dest),
-                    name(*j)
+                return Some((
+                    Reason::InvalidKey,
+                    format!(
+                        "the output {} would overwrite the input {}; {hint}",
+                        display(dest),
+                        name(*j)
+                    ),
                 ));
             }
             if let Some(k) = written.files.get(&id) {
-                return Some(earlier(*k));
+                return Some((Reason::InvalidKey, earlier(*k)));
             }
         }
         Ok(None) => {}
         Err(e) => {
-            return Some(format!(
-                "cannot check that the output {} is not an input ({e}); {hint}",
-                display(dest)
+            return Some((
+                Reason::DependencyFailure,
+                format!(
+                    "cannot check that the output {} is not an input ({e}); {hint}",
+                    display(dest)
+                ),
             ))
         }
     }
     match local::entry_id(dest) {
-        Ok(entry) => written.entries.get(&entry).map(|k| earlier(*k)),
-        Err(e) => Some(format!(
-            "cannot check the output directory of {} ({e}); {hint}",
-            display(dest)
+        Ok(entry) => written
+            .entries
+            .get(&entry)
+            .map(|k| (Reason::InvalidKey, earlier(*k))),
+        Err(e) => Some((
+            Reason::DependencyFailure,
+            format!(
+                "cannot check the output directory of {} ({e}); {hint}",
+                display(dest)
+            ),
         )),
     }
 }

@@ -118,10 +118,10 @@ fn encode_with_budget(data: &[u8], (w, h): (u32, u32), quality: u8, budget: usiz
 /// How many symbols a pixel the first pass may keep, as a fraction: 1/2, i.e. 2 bytes a
 /// pixel in 32-bit words. The benchmark photos need 0.65-1.8 bytes a pixel at quality 85; an
 /// image of pure noise needs more (a symbol for nearly every coefficient): kept whole, a
-/// 4096x4096 noise JPEG's grayscale peaked at 95.5 MiB, above jpeg-encoder's 78.8 (3 bytes a
+/// 4096x4096 noise JPEG's grayscale peaked at 93.3 MiB, above jpeg-encoder's 76.9 (3 bytes a
 /// pixel, with the rows it copies). Past the budget the symbols are made again from the pixels
 /// in the second pass instead, at the cost of a second DCT pass: that image now peaks at
-/// 62.8 MiB. (A budget of 1.5 bytes gave 54.8 MiB but sent the 2880x2160 camera photo down
+/// 61.4 MiB. (A budget of 1.5 bytes gave 53.5 MiB but sent the 2880x2160 camera photo down
 /// the slower path: 214 -> 260 ms.)
 const STORED_SYMBOLS_PER_PIXEL: (usize, usize) = (1, 2);
 

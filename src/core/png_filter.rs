@@ -19,9 +19,9 @@ use std::io::Write;
 /// chose the same filter for all nine benchmark PNG outputs.
 const SAMPLE_BYTES: usize = 128 * 1024;
 
-/// The smallest sample: a small image is sampled whole up to this size, and a larger one
-/// in at most a quarter of its bytes (a 200x125 RGBA thumbnail's six trials cost more than its
-/// encode when the whole of it was tried).
+/// The smallest sample: a small image is sampled whole up to this size, and a larger one in
+/// a quarter of its bytes but at least this many (a 200x125 RGBA thumbnail's six trials cost
+/// more than its encode when the whole of it was tried).
 const MIN_SAMPLE_BYTES: usize = 32 * 1024;
 
 /// Rows in one band of the sample: a band's rows keep their neighbours, so a filter that
