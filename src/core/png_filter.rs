@@ -271,11 +271,15 @@ mod tests {
     use super::*;
     use crate::testkit as tk;
 
-    /// png's own encoder with `filter`, at the product's level: the size to compare.
+    /// png's own encoder with `filter`, at the product's level: the size to compare (RGB).
     fn encoded(data: &[u8], w: u32, h: u32, filter: png::Filter) -> usize {
+        encoded_as(png::ColorType::Rgb, data, w, h, filter)
+    }
+
+    fn encoded_as(ct: png::ColorType, data: &[u8], w: u32, h: u32, filter: png::Filter) -> usize {
         let mut out = Vec::new();
         let mut enc = png::Encoder::new(&mut out, w, h);
-        enc.set_color(png::ColorType::Rgb);
+        enc.set_color(ct);
         enc.set_depth(png::BitDepth::Eight);
         enc.set_deflate_compression(png::DeflateCompression::Level(
             crate::core::encode::PNG_LEVEL,
@@ -412,20 +416,7 @@ mod tests {
         let p = crate::core::pixels::Pixels::new(w, h, crate::core::pixels::Layout::Gray, data)
             .unwrap();
         let out = crate::core::encode::encode(&p, crate::core::Format::Png, false).unwrap();
-        let gray = |filter| {
-            let mut bytes = Vec::new();
-            let mut enc = png::Encoder::new(&mut bytes, w, h);
-            enc.set_color(png::ColorType::Grayscale);
-            enc.set_depth(png::BitDepth::Eight);
-            enc.set_deflate_compression(png::DeflateCompression::Level(
-                crate::core::encode::PNG_LEVEL,
-            ));
-            enc.set_filter(filter);
-            let mut wr = enc.write_header().unwrap();
-            wr.write_image_data(&p.data).unwrap();
-            wr.finish().unwrap();
-            bytes.len()
-        };
+        let gray = |filter| encoded_as(png::ColorType::Grayscale, &p.data, w, h, filter);
         let (up, adaptive) = (gray(png::Filter::Up), gray(png::Filter::Adaptive));
         assert!(
             up * 2 > adaptive * 3,
