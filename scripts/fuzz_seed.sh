@@ -15,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shared="${FUZZ_SHARED_CORPUS:-$root/../shared/corpus/real}"
 corpus="$root/fuzz/corpus"
 
-targets=(decode probe decode_jpeg decode_png decode_webp s3_event naming)
+targets=(decode probe decode_jpeg decode_png decode_webp encode_webp s3_event naming)
 for t in "${targets[@]}"; do
   mkdir -p "$corpus/$t"
 done

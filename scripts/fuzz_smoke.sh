@@ -37,7 +37,7 @@ if [[ -n "${FUZZ_MAX_LEN:-}" ]]; then
   [[ "$FUZZ_MAX_LEN" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz_smoke.sh: FUZZ_MAX_LEN must be a positive integer" >&2; exit 2; }
   len_args=(-max_len="$FUZZ_MAX_LEN")
 fi
-all_targets=(decode probe decode_jpeg decode_png decode_webp s3_event naming)
+all_targets=(decode probe decode_jpeg decode_png decode_webp encode_webp s3_event naming)
 if [[ $# -gt 0 ]]; then
   targets=("$@")
 else

@@ -402,6 +402,44 @@ pub fn decode_webp(data: &[u8]) {
     decoder(data, Format::Webp);
 }
 
+/// Our lossless WebP encoder on arbitrary pixels. The first byte's low two bits pick the
+/// layout, its other six bits and the second byte the width (1-512); the rest are the pixels,
+/// as many whole rows as there are (at most 512). The encoder's own output, without the
+/// product's check and fallback, must decode (image-webp) to exactly those pixels.
+pub fn encode_webp(data: &[u8]) {
+    use crate::core::pixels::{Layout, Pixels};
+    use crate::core::webp_lossless::{decodes_to, encode_own};
+    let [a, b, rest @ ..] = data else { return };
+    let layout = match a & 3 {
+        0 => Layout::Gray,
+        1 => Layout::GrayAlpha,
+        2 => Layout::Rgb,
+        _ => Layout::Rgba,
+    };
+    let width = (((usize::from(a >> 2) << 8) | usize::from(*b)) & 511).saturating_add(1);
+    let row = width.saturating_mul(layout.channels());
+    let rows = rest.len().checked_div(row).unwrap_or(0).min(512);
+    if rows == 0 {
+        return;
+    }
+    let Some(pixels) = rest.get(..rows.saturating_mul(row)) else {
+        return;
+    };
+    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(rows)) else {
+        return;
+    };
+    let Ok(p) = Pixels::new(w, h, layout, pixels.to_vec()) else {
+        panic!("{width}x{rows} {layout:?}: the harness built a wrong buffer");
+    };
+    let Some(out) = encode_own(&p) else {
+        panic!("{width}x{rows} {layout:?}: the encoder gave up on a size VP8L holds");
+    };
+    assert!(
+        decodes_to(&out, &p),
+        "{width}x{rows} {layout:?}: the output decodes to other pixels"
+    );
+}
+
 /// Checks one derived output key against the promises of `output_key`.
 fn check_output_key(key: &str, out: &str) {
     assert!(

@@ -151,6 +151,23 @@ fn decode_webp_regressions() {
     assert!(replay("decode_webp", fuzzing::decode_webp, &of_format("webp")) >= 2);
 }
 
+/// The lossless WebP encoder's target: every layout and a range of widths over the pixels of
+/// the known images (their bytes read as pixels: photos, headers, runs of zeros).
+#[test]
+fn encode_webp_regressions() {
+    let inputs: Vec<(String, Vec<u8>)> = known_images()
+        .into_iter()
+        .flat_map(|(name, bytes)| {
+            (0u8..4).map(move |layout| {
+                let mut data = vec![layout | 0x04, 0x2a];
+                data.extend(bytes.iter().take(40_000));
+                (format!("{name} layout {layout}"), data)
+            })
+        })
+        .collect();
+    assert!(replay("encode_webp", fuzzing::encode_webp, &inputs) >= 8);
+}
+
 #[test]
 fn naming_regressions() {
     let keys: Vec<(String, Vec<u8>)> = [
@@ -195,6 +212,7 @@ fn every_target_has_its_corpus_folder_name() {
         "decode_jpeg",
         "decode_png",
         "decode_webp",
+        "encode_webp",
         "s3_event",
         "naming",
     ] {

@@ -4,7 +4,8 @@
 //! JPEG: quality 85, 4:2:0, optimised Huffman tables (jpeg-encoder). PNG: 8-bit, the source's
 //! channel layout, the row filter chosen by trial on a sample of the image
 //! ([`super::png_filter`]), zlib level 5 (png). WebP:
-//! lossless VP8L (image-webp), except that a lossy input (VP8) whose result is opaque and at
+//! lossless VP8L ([`super::webp_lossless`]: our encoder up to 2048x2048, image-webp's above,
+//! and for any output of ours that does not decode back exactly), except that a lossy input (VP8) whose result is opaque and at
 //! most [`WEBP_LOSSY_MAX_PIXELS`] gives lossy VP8 at quality 80 with webp-rust's fastest
 //! method (memory-safe pure Rust). See
 //! [`webp_output_is_lossy`], README ("Choices we made") and BENCHMARKS.md.
@@ -133,18 +134,7 @@ fn encode_png_with(p: &Pixels, filter: png::Filter) -> Result<Vec<u8>, Rejection
 }
 
 fn encode_webp(p: &Pixels) -> Result<Vec<u8>, Rejection> {
-    use image_webp::{ColorType, WebPEncoder};
-    let ct = match p.layout {
-        Layout::Gray => ColorType::L8,
-        Layout::GrayAlpha => ColorType::La8,
-        Layout::Rgb => ColorType::Rgb8,
-        Layout::Rgba => ColorType::Rgba8,
-    };
-    let mut out = Vec::with_capacity(p.data.len() / 2);
-    WebPEncoder::new(&mut out)
-        .encode(&p.data, p.width, p.height, ct)
-        .map_err(|e| enc_err("WebP", e))?;
-    Ok(out)
+    super::webp_lossless::encode(p)
 }
 
 /// Lossy VP8 with webp-rust at [`WEBP_LOSSY_QUALITY`], or `None` when webp-rust fails, and

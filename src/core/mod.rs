@@ -16,6 +16,7 @@ pub mod png_filter;
 pub mod probe;
 pub mod record;
 pub mod transform;
+pub mod webp_lossless;
 
 pub use error::{Blame, Reason, Rejection};
 pub use format::Format;

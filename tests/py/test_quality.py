@@ -226,3 +226,66 @@ def test_matches_pillow(path: pathlib.Path, op: str, tmp_path: pathlib.Path):
             sa = ssim(rb[:h, :w], ra[:h, :w])
             assert sa >= 0.99, f"{path.name} {op}: alpha SSIM {sa:.4f}"
         print(f"{path.name} {op}: {got.width}x{got.height} SSIM {score:.4f}")
+
+
+# --------------------------------------------------------------------------------------------
+# Lossless WebP outputs, decoded by libwebp (Pillow): exact, not merely close
+# --------------------------------------------------------------------------------------------
+
+
+def conformance_cases(tmp: pathlib.Path) -> list[tuple[str, int, int]]:
+    """Runs examples/vp8l_conformance.rs: our VP8L encoder's own outputs (no fallback) and the
+    pixels each must decode to."""
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    example = target / "release" / "examples" / "vp8l_conformance"
+    subprocess.run(["cargo", "build", "--release", "--example", "vp8l_conformance"], cwd=ROOT, check=True)
+    res = subprocess.run([str(example), str(tmp)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    cases = [(n, int(w), int(h)) for n, w, h in (line.split() for line in res.stdout.splitlines())]
+    assert len(cases) >= 80, f"only {len(cases)} cases"
+    return cases
+
+
+def test_our_lossless_webp_is_exact_in_libwebp(tmp_path: pathlib.Path):
+    """Every bitstream feature our encoder writes (palettes of every bundle size, the
+    predictor and subtract-green transforms, LZ77 with 2D and far distances, the colour
+    cache) decodes in libwebp to exactly the pixels it was given."""
+    failed = []
+    for name, w, h in conformance_cases(tmp_path):
+        data = (tmp_path / f"{name}.webp").read_bytes()
+        assert data[12:16] == b"VP8L", name
+        want = np.frombuffer((tmp_path / f"{name}.rgba").read_bytes(), dtype=np.uint8).reshape(h, w, 4)
+        with Image.open(io.BytesIO(data)) as im:
+            got = np.asarray(im.convert("RGBA"))
+        if got.shape != want.shape or not (got == want).all():
+            failed.append(name)
+    assert not failed, f"libwebp decodes these differently: {failed}"
+
+
+def lossless_inputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, (90, 130, 4), dtype=np.uint8)
+    noise[:, :30, 3] = 0  # transparent pixels keep their colour in a lossless output
+    yy, xx = np.mgrid[0:700, 0:900]
+    grad = np.stack([(xx + yy) % 256, (xx * 2) % 256, (yy * 3) % 256], axis=-1).astype(np.uint8)
+    palette = rng.integers(0, 256, (12, 4), dtype=np.uint8)
+    palette[:, 3] = 255
+    indexed = palette[(xx[:300, :500] // 25 + yy[:300, :500] // 20) % 12]
+    two = np.where(((xx[:64, :99] // 4 + yy[:64, :99] // 4) % 2)[..., None] == 0, 0, 255).astype(np.uint8).repeat(3, -1)
+    return {"noise_rgba": noise, "gradient_rgb": grad, "palette12_rgba": indexed, "two_colours_rgb": two}
+
+
+@pytest.mark.parametrize("name", list(lossless_inputs()))
+def test_a_lossless_webp_fit_within_the_box_is_exact(name: str, tmp_path: pathlib.Path):
+    """The product end to end: a lossless WebP inside the fit box is neither resized nor
+    otherwise changed, so its lossless output, decoded by libwebp, is the input's pixels."""
+    pixels = lossless_inputs()[name]
+    src = tmp_path / f"{name}.webp"
+    Image.fromarray(pixels).save(src, lossless=True, exact=True)
+    out = tmp_path / f"{name}_out.webp"
+    run_cli(src, "fit", out)
+    assert out.read_bytes()[12:16] == b"VP8L"
+    with Image.open(src) as a, Image.open(out) as b:
+        want = np.asarray(a.convert("RGBA"))
+        got = np.asarray(b.convert("RGBA"))
+    assert got.shape == want.shape and (got == want).all(), name
