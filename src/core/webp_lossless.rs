@@ -268,23 +268,47 @@ pub fn encode_own(p: &Pixels) -> Option<Vec<u8>> {
     }
     let argb = to_argb(p);
     let palette = palette_of(&argb);
-    let (choice, cache_bits, whole) = choose(&argb, p.width, p.height, palette.as_deref());
-    if let Some(bytes) = whole {
+    let choice = choose(&argb, p.width, p.height, palette.as_deref(), false);
+    if let Some(bytes) = choice.whole {
         // The sample was the whole image: its smallest encoding is the output.
         return Some(riff(bytes));
     }
-    let vp8l = match (choice, palette) {
+    let encode_with = |argb: Vec<u32>, candidate: Candidate, cache: Option<u32>| match (
+        candidate,
+        palette.as_deref(),
+    ) {
         (Candidate::Indexed, Some(palette)) => {
-            encode_indexed(&argb, p.width, p.height, &palette, Some(cache_bits)).0
+            Some(encode_indexed(&argb, p.width, p.height, palette, cache).0)
         }
         (Candidate::Spatial(t), _) => {
             let alpha = argb.iter().any(|&px| px >> 24 != 0xff);
-            encode_transformed(argb, p.width, p.height, alpha, t, Some(cache_bits)).0
+            Some(encode_transformed(argb, p.width, p.height, alpha, t, cache).0)
         }
         // `choose` tries the palette only when there is one.
-        (Candidate::Indexed, None) => return None,
+        (Candidate::Indexed, None) => None,
     };
-    Some(riff(vp8l))
+    let out = encode_with(argb, choice.candidate, Some(choice.cache_bits))?;
+    // A sample unlike the rest of the image shows as an output far above the sample's
+    // forecast (flat sampled rows chose no transform and no colour cache for an image that
+    // needed them: a third larger; a helper's find). Then the candidate is chosen again on
+    // bands between the first ones, the cache size searched over the whole image, and the
+    // smaller output kept: a second trial and encode, only for such images.
+    let height = usize::try_from(p.height).unwrap_or(usize::MAX);
+    let forecast = choice
+        .sample_bytes
+        .saturating_mul(height)
+        .checked_div(choice.sample_rows)
+        .unwrap_or(0);
+    if out.len() > forecast.saturating_add(forecast / 4) {
+        let argb = to_argb(p);
+        let second = choose(&argb, p.width, p.height, palette.as_deref(), true);
+        if let Some(again) =
+            encode_with(argb, second.candidate, None).filter(|a| a.len() < out.len())
+        {
+            return Some(riff(again));
+        }
+    }
+    Some(riff(out))
 }
 
 fn riff(vp8l: Vec<u8>) -> Vec<u8> {
@@ -380,43 +404,58 @@ const CANDIDATES: [Candidate; 4] = [
     }),
     Candidate::Indexed,
 ];
-/// The sample: [`SAMPLE_BANDS`] bands of [`SAMPLE_ROWS`] rows spread over the image (4 x 32
-/// rows chose the same candidate on the benchmark outputs, for a fifth more time), or the
-/// whole image up to [`WHOLE_ROWS`] rows, whose best trial is then the output.
+/// The sample: [`SAMPLE_BANDS`] bands of [`SAMPLE_ROWS`] rows spread over the image, more
+/// rows in a narrow image so that a band holds at least [`SAMPLE_BAND_PIXELS`] (4 x 32 rows
+/// chose the same candidate on the benchmark outputs, for a fifth more time; a 17-pixel-wide
+/// image's 4 x 16 rows chose no transform where the whole image wanted the predictor, 28%
+/// larger: a helper's find), or the whole image when the bands would cover most of it, and up
+/// to [`WHOLE_ROWS`] rows, its best trial then being the output.
 const SAMPLE_BANDS: usize = 4;
 const SAMPLE_ROWS: usize = 16;
+const SAMPLE_BAND_PIXELS: usize = 16_384;
 const WHOLE_ROWS: usize = 128;
+
+/// What the trial on the sample chose.
+struct Choice {
+    candidate: Candidate,
+    /// The colour cache size that coded the sample smallest.
+    cache_bits: u32,
+    /// The sample's coded size and rows, for the forecast of the image's.
+    sample_bytes: usize,
+    sample_rows: usize,
+    /// The output itself when the sample was the whole image.
+    whole: Option<Vec<u8>>,
+}
 
 /// The candidate that codes a sample of the image smallest: graphics usually code best as
 /// they are or with a palette (LZ77 and the cache find their repeats), photos with the
 /// predictor. The colour cache size that coded the sample smallest is used for the image
-/// (searching it again over the whole image was a fifth of the time). When the sample is the
-/// whole image (at most [`WHOLE_ROWS`] rows), its smallest encoding comes back too, to be
-/// written as it is.
-fn choose(
-    argb: &[u32],
-    w: u32,
-    h: u32,
-    palette: Option<&[u32]>,
-) -> (Candidate, u32, Option<Vec<u8>>) {
+/// (searching it again over the whole image was a fifth of the time).
+fn choose(argb: &[u32], w: u32, h: u32, palette: Option<&[u32]>, shifted: bool) -> Choice {
     let width = usize::try_from(w).unwrap_or(0).max(1);
     let height = usize::try_from(h).unwrap_or(0);
-    let whole = height <= WHOLE_ROWS;
+    let band = SAMPLE_ROWS.max(SAMPLE_BAND_PIXELS.div_ceil(width));
+    let whole = height <= WHOLE_ROWS.max(band.saturating_mul(SAMPLE_BANDS));
     let sample: Vec<u32> = if whole {
         argb.to_vec()
     } else {
         let step = height / SAMPLE_BANDS;
+        let offset = if shifted { step / 2 } else { 0 };
         (0..SAMPLE_BANDS)
             .flat_map(|b| {
-                let start = b.saturating_mul(step).saturating_mul(width);
-                argb.get(start..start.saturating_add(SAMPLE_ROWS.saturating_mul(width)))
+                let start = b
+                    .saturating_mul(step)
+                    .saturating_add(offset)
+                    .saturating_mul(width);
+                argb.get(start..start.saturating_add(band.saturating_mul(width)))
                     .unwrap_or(&[])
                     .iter()
                     .copied()
             })
             .collect()
     };
-    let sample_h = u32::try_from(sample.len().checked_div(width).unwrap_or(0)).unwrap_or(0);
+    let sample_rows = sample.len().checked_div(width).unwrap_or(0);
+    let sample_h = u32::try_from(sample_rows).unwrap_or(0);
     let alpha = sample.iter().any(|&px| px >> 24 != 0xff);
     let mut best: (Candidate, Vec<u8>, u32) = (CANDIDATES[2], Vec::new(), 0);
     for c in CANDIDATES {
@@ -433,7 +472,13 @@ fn choose(
             best = (c, bytes, cache_bits);
         }
     }
-    (best.0, best.2, whole.then_some(best.1))
+    Choice {
+        candidate: best.0,
+        cache_bits: best.2,
+        sample_bytes: best.1.len(),
+        sample_rows,
+        whole: whole.then_some(best.1),
+    }
 }
 
 /// The image with transforms `t`, coded; with the colour cache `cache` (in bits) or, for
@@ -1053,9 +1098,15 @@ fn distance_code(plane: &[u8; 128], dist: usize, xsize: usize) -> u32 {
     best
 }
 
-fn hash2(a: u32, b: u32) -> usize {
-    let k = (u64::from(a) << 32 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    usize::try_from(k >> (64 - HASH_BITS)).unwrap_or(0)
+/// The hash chain's key: three pixels. With two, a 2048x2048 image of gray noise (65,536
+/// pairs, each 64 times) filled every chain with useless candidates inside the window, each a
+/// cache miss (2.3-3 s; a helper's find); copies of two pixels rarely pay for themselves.
+fn hash3(a: u32, b: u32, c: u32) -> usize {
+    let k = (u64::from(a) << 32 | u64::from(b))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(23)
+        ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    usize::try_from(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HASH_BITS)).unwrap_or(0)
 }
 
 /// Bit costs the parse weighs a copy against the literals it replaces with: per channel value,
@@ -1156,7 +1207,7 @@ impl CostModel {
 
 /// LZ77 over the pixels, each copy weighed by the bits it saves under `costs`: at each position
 /// the best of the pixel to the left, the one above and up to [`CHAIN_DEPTH`] earlier positions
-/// with the same two-pixel hash; a copy is deferred by one pixel when the next position's best
+/// with the same three-pixel hash; a copy is deferred by one pixel when the next position's best
 /// saves more.
 fn find_copies(px: &[u32], xsize: usize, costs: &CostModel) -> Vec<BackRef> {
     let n = px.len();
@@ -1169,8 +1220,12 @@ fn find_copies(px: &[u32], xsize: usize, costs: &CostModel) -> Vec<BackRef> {
     let mut prev = vec![u32::MAX; WINDOW.min(n)];
     let window_mask = WINDOW.wrapping_sub(1);
     let insert = |head: &mut Vec<u32>, prev: &mut Vec<u32>, i: usize| {
-        if let (Some(&a), Some(&b)) = (px.get(i), px.get(i.saturating_add(1))) {
-            let h = hash2(a, b);
+        if let (Some(&a), Some(&b), Some(&c)) = (
+            px.get(i),
+            px.get(i.saturating_add(1)),
+            px.get(i.saturating_add(2)),
+        ) {
+            let h = hash3(a, b, c);
             if let Some(slot) = head.get_mut(h) {
                 if let Some(p) = prev.get_mut(i & window_mask) {
                     *p = *slot;
@@ -1225,9 +1280,9 @@ fn find_copies(px: &[u32], xsize: usize, costs: &CostModel) -> Vec<BackRef> {
                 consider(d, &mut best, &mut longest);
             }
         }
-        if let Some(&b) = px.get(i.saturating_add(1)) {
+        if let (Some(&b), Some(&c)) = (px.get(i.saturating_add(1)), px.get(i.saturating_add(2))) {
             let mut cand = head
-                .get(hash2(cur.first().copied().unwrap_or(0), b))
+                .get(hash3(cur.first().copied().unwrap_or(0), b, c))
                 .copied()
                 .unwrap_or(u32::MAX);
             for _ in 0..CHAIN_DEPTH {
@@ -2258,6 +2313,32 @@ mod tests {
         });
         let n = round_trip(&p);
         assert!(n < 3000, "{n} bytes");
+    }
+
+    /// Sampled rows unlike the rest of the image (flat, where the rest is 600 colours at
+    /// random, which a colour cache codes in about 10 bits a pixel) once chose no cache and
+    /// wrote a third more than with one (a helper's find): the output far above the sample's
+    /// forecast makes the encoder choose again on other rows and search the cache size.
+    #[test]
+    fn a_sample_unlike_its_image_does_not_cost_its_size() {
+        let palette: Vec<[u8; 3]> = (0..600u32)
+            .map(|c| [noise(1)(c, 0, 0), noise(1)(c, 0, 1), noise(1)(c, 0, 2)])
+            .collect();
+        // 256 pixels wide: the trial's bands are 64 rows at rows 0, 128, 256 and 384.
+        let p = image(256, 512, Layout::Rgb, |x, y, k| {
+            if y % 128 < 64 {
+                9
+            } else {
+                palette[(noise(2)(x, y, 0) as usize * 600) / 256 + (noise(3)(x, y, 0) as usize % 2)]
+                    [k]
+            }
+        });
+        let ours = round_trip(&p);
+        let theirs = encode_image_webp(&p).unwrap().len();
+        assert!(
+            ours * 10 < theirs * 8,
+            "ours {ours} bytes, image-webp {theirs}"
+        );
     }
 
     /// The encoder earns its place: on a graphic with runs, repeats and gradients it writes
