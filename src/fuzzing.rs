@@ -403,7 +403,7 @@ pub fn decode_webp(data: &[u8]) {
 }
 
 /// Our lossless WebP encoder on arbitrary pixels. The first byte's low two bits pick the
-/// layout, its other six bits and the second byte the width (1-512); the rest are the pixels,
+/// layout, its third bit and the second byte the width (1-512); the rest are the pixels,
 /// as many whole rows as there are (at most 512). The encoder's own output, without the
 /// product's check and fallback, must decode (image-webp) to exactly those pixels.
 pub fn encode_webp(data: &[u8]) {

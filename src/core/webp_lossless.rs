@@ -178,11 +178,12 @@ const DISTANCE_MAP: [(i8, i8); 120] = [
     (8, 7),
 ];
 
-/// The largest image this encoder writes, in pixels: 2048 x 2048 (4.2 Mpx), every `fit` and
-/// `thumb` output and the grayscale op up to that size. Its time grows with the pixels (about
-/// 0.3 s a megapixel on one core of the benchmark machine); a larger image, which only the
-/// grayscale op gives, is written by image-webp's encoder, which is ten times faster and 2-8%
-/// larger on photos, where LZ77 finds little (BENCHMARKS.md).
+/// The largest image this encoder writes, in pixels: 2048 x 2048 (4.2 Mpx, whatever its
+/// shape), every `fit` and `thumb` output and the grayscale op up to that size. Its time grows
+/// with the pixels (0.2-0.3 s a megapixel on one core of the benchmark machine); a larger
+/// image, which only the grayscale op gives, is written by image-webp's encoder, which was
+/// ten times faster and 6-7% larger on the 12 Mpx benchmark photo, where LZ77 finds little
+/// (BENCHMARKS.md).
 pub const MAX_PIXELS: u64 = 2048 * 2048;
 
 /// Encodes `p` as a lossless WebP file (RIFF, one VP8L chunk): with this encoder up to
