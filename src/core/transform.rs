@@ -338,6 +338,10 @@ pub fn grayscale(mut p: Pixels) -> Result<Pixels, Rejection> {
         }
     }
     p.data.truncate(buffer_len(p.width, p.height, out_layout)?);
+    // The gray image is a third or half of the colour one: give the rest back before the
+    // encoder allocates its own buffers (4.6 MiB of a 1920x1200 RGBA image's lossless WebP
+    // grayscale, whose peak RSS was 34 MiB).
+    p.data.shrink_to_fit();
     Pixels::new(p.width, p.height, out_layout, p.data)
 }
 
