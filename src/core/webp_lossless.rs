@@ -274,25 +274,26 @@ pub fn encode_own(p: &Pixels) -> Option<Vec<u8>> {
         // The sample was the whole image: its smallest encoding is the output.
         return Some(riff(bytes));
     }
-    let encode_with = |argb: Vec<u32>, candidate: Candidate, cache: Option<u32>| match (
+    let encode_with = |argb: Vec<u32>, candidate: Candidate, coding: Option<Coding>| match (
         candidate,
         palette.as_deref(),
     ) {
         (Candidate::Indexed, Some(palette)) => {
-            Some(encode_indexed(&argb, p.width, p.height, palette, cache, true).0)
+            Some(encode_indexed(&argb, p.width, p.height, palette, coding, true).0)
         }
         (Candidate::Spatial(t), _) => {
             let alpha = argb.iter().any(|&px| px >> 24 != 0xff);
-            Some(encode_transformed(argb, p.width, p.height, alpha, t, cache, true).0)
+            Some(encode_transformed(argb, p.width, p.height, alpha, t, coding, true).0)
         }
         // `choose` tries the palette only when there is one.
         (Candidate::Indexed, None) => None,
     };
-    let out = encode_with(argb, choice.candidate, Some(choice.cache_bits))?;
+    let out = encode_with(argb, choice.candidate, Some(choice.coding))?;
     // A sample unlike the rest of the image shows as an output far above the sample's
     // forecast (flat sampled rows chose no transform and no colour cache for an image that
     // needed them: a third larger; a helper's find). Then the candidate is chosen again on
-    // bands between the first ones, the cache size searched over the whole image, and the
+    // bands between the first ones, the cache size and the parse searched over the whole
+    // image, and the
     // smaller output kept: a second trial and encode, only for such images.
     let height = usize::try_from(p.height).unwrap_or(usize::MAX);
     let forecast = choice
@@ -419,8 +420,8 @@ const WHOLE_ROWS: usize = 128;
 /// What the trial on the sample chose.
 struct Choice {
     candidate: Candidate,
-    /// The colour cache size that coded the sample smallest.
-    cache_bits: u32,
+    /// The colour cache size and the parse that coded the sample smallest.
+    coding: Coding,
     /// The sample's coded size and rows, for the forecast of the image's.
     sample_bytes: usize,
     sample_rows: usize,
@@ -430,8 +431,9 @@ struct Choice {
 
 /// The candidate that codes a sample of the image smallest: graphics usually code best as
 /// they are or with a palette (LZ77 and the cache find their repeats), photos with the
-/// predictor. The colour cache size that coded the sample smallest is used for the image
-/// (searching it again over the whole image was a fifth of the time).
+/// predictor. The colour cache size and the parse that coded the sample smallest are used for
+/// the image (searching the cache size again over the whole image was a fifth of the time,
+/// both parses a third).
 fn choose(argb: &[u32], w: u32, h: u32, palette: Option<&[u32]>, shifted: bool) -> Choice {
     let width = usize::try_from(w).unwrap_or(0).max(1);
     let height = usize::try_from(h).unwrap_or(0);
@@ -458,9 +460,9 @@ fn choose(argb: &[u32], w: u32, h: u32, palette: Option<&[u32]>, shifted: bool) 
     let sample_rows = sample.len().checked_div(width).unwrap_or(0);
     let sample_h = u32::try_from(sample_rows).unwrap_or(0);
     let alpha = sample.iter().any(|&px| px >> 24 != 0xff);
-    let mut best: (Candidate, Vec<u8>, u32) = (CANDIDATES[2], Vec::new(), 0);
+    let mut best: (Candidate, Vec<u8>, Coding) = (CANDIDATES[2], Vec::new(), Coding::default());
     for c in CANDIDATES {
-        let (bytes, cache_bits) = match (c, palette) {
+        let (bytes, coding) = match (c, palette) {
             (Candidate::Spatial(t), _) => {
                 encode_transformed(sample.clone(), w, sample_h, alpha, t, None, whole)
             }
@@ -470,30 +472,30 @@ fn choose(argb: &[u32], w: u32, h: u32, palette: Option<&[u32]>, shifted: bool) 
             (Candidate::Indexed, None) => continue,
         };
         if best.1.is_empty() || bytes.len() < best.1.len() {
-            best = (c, bytes, cache_bits);
+            best = (c, bytes, coding);
         }
     }
     Choice {
         candidate: best.0,
-        cache_bits: best.2,
+        coding: best.2,
         sample_bytes: best.1.len(),
         sample_rows,
         whole: whole.then_some(best.1),
     }
 }
 
-/// The image with transforms `t`, coded; with the colour cache `cache` (in bits) or, for
-/// `None`, the one that codes it smallest; with the cost-optimal parse when `trace` (the
-/// output itself, not a trial). Also the cache size used.
+/// The image with transforms `t`, coded; with the colour cache and parse of `coding` or, for
+/// `None`, the ones that code it smallest; with the cost-optimal parse when `trace` (the
+/// output itself, not a trial). Also the coding used.
 fn encode_transformed(
     mut argb: Vec<u32>,
     w: u32,
     h: u32,
     alpha: bool,
     t: Transforms,
-    cache: Option<u32>,
+    coding: Option<Coding>,
     trace: bool,
-) -> (Vec<u8>, u32) {
+) -> (Vec<u8>, Coding) {
     let width = usize::try_from(w).unwrap_or(0);
     let height = usize::try_from(h).unwrap_or(0);
     let mut bw = header(w, h, alpha);
@@ -515,8 +517,8 @@ fn encode_transformed(
         write_image(&mut bw, &mode_image, modes.xsize, None, false);
     }
     bw.put(0, 1); // no more transforms
-    let cache_bits = write_image(&mut bw, &argb, width, Some(cache), trace);
-    (bw.finish(), cache_bits)
+    let coding = write_image(&mut bw, &argb, width, Some(coding), trace);
+    (bw.finish(), coding)
 }
 
 fn subtract_green(px: u32) -> u32 {
@@ -842,9 +844,9 @@ fn encode_indexed(
     w: u32,
     h: u32,
     palette: &[u32],
-    cache: Option<u32>,
+    coding: Option<Coding>,
     trace: bool,
-) -> (Vec<u8>, u32) {
+) -> (Vec<u8>, Coding) {
     let width = usize::try_from(w).unwrap_or(0);
     // 2, 4 or 16 colours bundle 8, 4 or 2 pixels into one.
     let xbits: u32 = match palette.len() {
@@ -888,8 +890,8 @@ fn encode_indexed(
         .collect();
     write_image(&mut bw, &deltas, deltas.len(), None, false);
     bw.put(0, 1); // no more transforms
-    let cache_bits = write_image(&mut bw, &packed, packed_width, Some(cache), trace);
-    (bw.finish(), cache_bits)
+    let coding = write_image(&mut bw, &packed, packed_width, Some(coding), trace);
+    (bw.finish(), coding)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -919,35 +921,53 @@ impl BackRef {
     }
 }
 
+/// How an image's symbols are found: the colour cache size (in bits; 0 for none) and the
+/// parse's hash chain depth (see [`PARSE_DEPTHS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Coding {
+    cache_bits: u32,
+    depth: usize,
+}
+
 /// Writes `px` (`xsize` wide) as an entropy-coded image. The main image (`main` is
-/// `Some(cache)`) has a colour cache of `cache` bits, or for `None` the size that codes it
-/// smallest, and one group of Huffman codes or a group per region; a transform's sub-image
-/// (`main` is `None`) has neither. Returns the cache size used.
+/// `Some(coding)`) has the colour cache and parse of `coding`, or for `None` the ones that
+/// code it smallest, and one group of Huffman codes or a group per region; a transform's
+/// sub-image (`main` is `None`) has no cache and one group. Returns the coding used.
 fn write_image(
     bw: &mut BitWriter,
     px: &[u32],
     xsize: usize,
-    main: Option<Option<u32>>,
+    main: Option<Option<Coding>>,
     trace: bool,
-) -> u32 {
+) -> Coding {
     // Of the parses, the one that codes smallest with its cache.
+    let literals = CostModel::from_literals(px);
+    let depths = match main {
+        Some(Some(c)) => vec![c.depth],
+        _ => PARSE_DEPTHS.to_vec(),
+    };
     let mut kept = None;
-    for (copies, depth) in parses(px, xsize) {
-        let (bits, cost) = match main {
+    for depth in depths {
+        let copies = find_copies(px, xsize, &literals, depth);
+        let (cache_bits, cost) = match main {
             Some(None) => best_cache_bits(px, &copies),
             fixed => {
-                let bits = fixed.flatten().unwrap_or(0).min(MAX_CACHE_BITS);
+                let bits = fixed
+                    .flatten()
+                    .map_or(0, |c| c.cache_bits)
+                    .min(MAX_CACHE_BITS);
                 (bits, histograms(px, &copies, bits).cost())
             }
         };
         if kept
             .as_ref()
-            .is_none_or(|k: &(u64, Vec<BackRef>, usize, u32)| cost < k.0)
+            .is_none_or(|k: &(u64, Vec<BackRef>, Coding)| cost < k.0)
         {
-            kept = Some((cost, copies, depth, bits));
+            kept = Some((cost, copies, Coding { cache_bits, depth }));
         }
     }
-    let (_, mut copies, depth, cache_bits) = kept.unwrap_or_default();
+    let (_, mut copies, coding) = kept.unwrap_or_default();
+    let Coding { cache_bits, depth } = coding;
     // The cost-optimal parse, priced by the last parse's statistics and over the same copies,
     // kept while its symbols code smaller. Where the chained parse wins on a large image (a
     // photo) it is not run: on a 1024x1024 photo it came out 0.3% smaller for a quarter more
@@ -976,7 +996,7 @@ fn write_image(
             code.write_header(bw);
         }
         walk(px, &copies, cache_bits, |_, s| write_symbol(bw, &codes, s));
-        return 0;
+        return coding;
     }
     // The main image: one group of codes, or a group per region where that codes smaller.
     let single = histograms(px, &copies, cache_bits);
@@ -1014,7 +1034,7 @@ fn write_image(
             walk(px, &copies, cache_bits, |_, s| write_symbol(bw, &codes, s));
         }
     }
-    cache_bits
+    coding
 }
 
 enum Symbol {
@@ -1512,23 +1532,22 @@ fn find_copies(px: &[u32], xsize: usize, costs: &CostModel, depth: usize) -> Vec
     copies
 }
 
-/// Two parses of the image, each weighed by its literal statistics; the writer keeps the one
-/// that codes smaller with its colour cache (libwebp likewise tries several): one with copies from the
+/// The hash chain depths of the parses tried, each weighed by the image's literal statistics;
+/// the writer keeps the one that codes smaller with its colour cache (libwebp likewise tries
+/// several): one with copies from the
 /// nearest neighbours only, one also from up to [`CHAIN_DEPTH`] earlier positions with the same
 /// hash. With every copy priced alike before any is counted, far ones look as cheap as near
 /// ones; on graphics they scatter the distances' statistics and came out larger (the benchmark
 /// graphic's fit: 359 KB with them, 331 KB without), while photos gain a little from them.
-/// Each with its chain depth, for the cost-optimal parse to search alike.
-fn parses(px: &[u32], xsize: usize) -> [(Vec<BackRef>, usize); 2] {
-    let costs = CostModel::from_literals(px);
-    [0, CHAIN_DEPTH].map(|depth| (find_copies(px, xsize, &costs, depth), depth))
-}
+/// The cost-optimal parse searches with the depth kept.
+const PARSE_DEPTHS: [usize; 2] = [0, CHAIN_DEPTH];
 
 /// How many times the cost-optimal parse runs, each priced by the last parse's statistics (a
 /// pass stops the passes when it does not code smaller). On the benchmark graphic the greedy
 /// parse's 331 KB fit came to 316 KB in one pass, 314 KB in two (libwebp's default effort on
-/// the same pixels: 317 KB), for 24 and 54 ms more; its grayscale from 885 to 846 and 834 KB
-/// (libwebp: 834 KB) for 85 and 185 ms more.
+/// the same pixels: 317 KB), for 7 and 27 ms more; its grayscale from 885 to 846 and 834 KB
+/// (libwebp: 834 KB) for 20 and 100 ms more. One pass: the second's 1% is not worth a third
+/// more of the encoder's time.
 const TRACE_PASSES: usize = 1;
 /// The most pixels the cost-optimal parse runs on when the chained parse was kept.
 const TRACE_CHAINED_PIXELS: usize = 1 << 18;
@@ -2698,18 +2717,24 @@ mod tests {
             subtract_green: true,
             predict: true,
         };
-        let (greedy, _) =
-            encode_transformed(argb.clone(), p.width, p.height, false, t, Some(4), false);
-        let (traced, _) =
-            encode_transformed(argb.clone(), p.width, p.height, false, t, Some(4), true);
-        assert!(decodes_to(&riff(greedy.clone()), &p));
-        assert!(decodes_to(&riff(traced.clone()), &p));
-        assert!(
-            traced.len() < greedy.len(),
-            "traced {} greedy {}",
-            traced.len(),
-            greedy.len()
-        );
+        for depth in PARSE_DEPTHS {
+            let coding = Some(Coding {
+                cache_bits: 4,
+                depth,
+            });
+            let (greedy, _) =
+                encode_transformed(argb.clone(), p.width, p.height, false, t, coding, false);
+            let (traced, _) =
+                encode_transformed(argb.clone(), p.width, p.height, false, t, coding, true);
+            assert!(decodes_to(&riff(greedy.clone()), &p));
+            assert!(decodes_to(&riff(traced.clone()), &p));
+            assert!(
+                traced.len() < greedy.len(),
+                "depth {depth}: traced {} greedy {}",
+                traced.len(),
+                greedy.len()
+            );
+        }
         for (depth, cache_bits) in [(0, 0), (0, 6), (CHAIN_DEPTH, 0), (CHAIN_DEPTH, 6)] {
             let costs = CostModel::from_literals(&argb);
             let before = find_copies(&argb, 301, &costs, depth);
