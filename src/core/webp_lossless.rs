@@ -1393,6 +1393,22 @@ impl<'a> Matcher<'a> {
         }
     }
 
+    /// A matcher for a parse of `px` under `costs`, with the bits a pixel of literal costs on
+    /// average (at least one); `None` for fewer than two pixels, where nothing can be copied.
+    fn for_parse(
+        px: &'a [u32],
+        xsize: usize,
+        costs: &CostModel,
+        depth: usize,
+    ) -> Option<(Matcher<'a>, f32)> {
+        (px.len() >= 2).then(|| {
+            (
+                Matcher::new(px, xsize, depth),
+                costs.average_literal.max(1.0),
+            )
+        })
+    }
+
     fn code(&self, dist: usize) -> u32 {
         distance_code(&self.plane, dist, self.xsize)
     }
@@ -1503,13 +1519,11 @@ impl<'a> Matcher<'a> {
 /// the best copy [`Matcher::search`] finds; a copy is deferred by one pixel when the next
 /// position's best saves more.
 fn find_copies(px: &[u32], xsize: usize, costs: &CostModel, depth: usize) -> Vec<BackRef> {
+    let Some((mut m, per_pixel)) = Matcher::for_parse(px, xsize, costs, depth) else {
+        return Vec::new();
+    };
     let n = px.len();
     let mut copies = Vec::new();
-    if n < 2 {
-        return copies;
-    }
-    let mut m = Matcher::new(px, xsize, depth);
-    let per_pixel = costs.average_literal.max(1.0);
     // The best copy at `i`: (bits saved, length, distance); only the winner's literals are
     // summed.
     let best_at = |m: &mut Matcher, i: usize| -> (f32, usize, usize) {
@@ -1595,13 +1609,11 @@ fn optimal_copies(
     cache_bits: u32,
     depth: usize,
 ) -> Vec<BackRef> {
+    let Some((mut m, per_pixel)) = Matcher::for_parse(px, xsize, costs, depth) else {
+        return Vec::new();
+    };
     let n = px.len();
     let mut copies = Vec::new();
-    if n < 2 {
-        return copies;
-    }
-    let mut m = Matcher::new(px, xsize, depth);
-    let per_pixel = costs.average_literal.max(1.0);
     #[allow(clippy::cast_precision_loss, reason = "extra bits are at most 18")]
     let length_bits: Vec<f32> = (0..=MAX_COPY)
         .map(|l| {
