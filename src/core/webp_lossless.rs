@@ -1581,9 +1581,9 @@ const PARSE_DEPTHS: [usize; 2] = [0, CHAIN_DEPTH];
 /// How many times the cost-optimal parse runs, each priced by the last parse's statistics (a
 /// pass stops the passes when it does not code smaller). On the benchmark graphic the greedy
 /// parse's 331 KB fit came to 316 KB in one pass, 314 KB in two (libwebp's default effort on
-/// the same pixels: 317 KB), for 7 and 27 ms more; its grayscale from 885 to 846 and 834 KB
-/// (libwebp: 834 KB) for 20 and 100 ms more. One pass: the second's 1% is not worth a third
-/// more of the encoder's time.
+/// the same pixels: 317 KB), the encoder's 101 ms to 144 and 180; its grayscale from 885 to
+/// 846 and 834 KB (libwebp: 834 KB), 197 ms to 323 and 428. One pass: the second's 1% is not
+/// worth a third more of the encoder's time.
 const TRACE_PASSES: usize = 1;
 /// The most pixels the cost-optimal parse runs on when the chained parse was kept.
 const TRACE_CHAINED_PIXELS: usize = 1 << 18;
