@@ -293,8 +293,7 @@ pub fn encode_own(p: &Pixels) -> Option<Vec<u8>> {
     // forecast (flat sampled rows chose no transform and no colour cache for an image that
     // needed them: a third larger; a helper's find). Then the candidate is chosen again on
     // bands between the first ones, the cache size and the parse searched over the whole
-    // image, and the
-    // smaller output kept: a second trial and encode, only for such images.
+    // image, and the smaller output kept: a second trial and encode, only for such images.
     let height = usize::try_from(p.height).unwrap_or(usize::MAX);
     let forecast = choice
         .sample_bytes
@@ -838,7 +837,7 @@ impl SmallSet {
     }
 }
 
-/// The image through a palette, coded; `cache` and `trace` as for [`encode_transformed`].
+/// The image through a palette, coded; `coding` and `trace` as for [`encode_transformed`].
 fn encode_indexed(
     argb: &[u32],
     w: u32,
@@ -944,25 +943,23 @@ fn write_image(
     // it will be coded, with its code groups, a 1024x699 screenshot came out 6% smaller, the
     // benchmark graphic's thumb 1% larger, and the fit took a fifth more time.)
     let literals = CostModel::from_literals(px);
-    let depths = match main {
-        Some(Some(c)) => vec![c.depth],
-        _ => PARSE_DEPTHS.to_vec(),
+    let given = main.flatten();
+    let fixed;
+    let depths: &[usize] = match given {
+        Some(c) => {
+            fixed = [c.depth];
+            &fixed
+        }
+        None => &PARSE_DEPTHS,
     };
-    let several = depths.len() > 1;
     let mut kept: Option<(u64, Vec<BackRef>, Coding)> = None;
-    for depth in depths {
+    for &depth in depths {
         let copies = find_copies(px, xsize, &literals, depth);
-        let cache_bits = match main {
+        let (cache_bits, cost) = match main {
             Some(None) => best_cache_bits(px, &copies),
-            fixed => fixed
-                .flatten()
-                .map_or(0, |c| c.cache_bits)
-                .min(MAX_CACHE_BITS),
-        };
-        let cost = if several {
-            histograms(px, &copies, cache_bits).cost()
-        } else {
-            0
+            // One parse: nothing to weigh.
+            Some(Some(c)) => (c.cache_bits.min(MAX_CACHE_BITS), 0),
+            None => (0, histograms(px, &copies, 0).cost()),
         };
         if kept.as_ref().is_none_or(|k| cost < k.0) {
             kept = Some((cost, copies, Coding { cache_bits, depth }));
@@ -985,9 +982,10 @@ fn write_image(
     let mut plan = plan(px, xsize, &copies, cache_bits);
     // The cost-optimal parse, priced by the last parse's statistics and over the same copies,
     // kept while it codes smaller as it will be coded, with its code groups (by one group's
-    // cost a thumbnail took a traced parse that came out 2% larger: a helper's find). Where the chained parse wins on a large image (a photo) it
-    // is not run: on a 1024x1024 photo it came out 0.3% smaller for a quarter more time; on
-    // the benchmark graphic's 200x125 thumb 2.4% smaller for 5 ms.
+    // cost a thumbnail took a traced parse that came out 2% larger: a helper's find). Where
+    // the chained parse wins on a large image (a photo) it is not run: on a 1024x1024 photo
+    // it came out 0.3% smaller for a quarter more time; on the benchmark graphic's 200x125
+    // thumb 2.4% smaller for 5 ms.
     if trace && (depth == 0 || px.len() <= TRACE_CHAINED_PIXELS) {
         for _ in 0..TRACE_PASSES {
             let costs = CostModel::from_histograms(&histograms(px, &copies, cache_bits));
@@ -1326,7 +1324,6 @@ impl CostModel {
 }
 
 /// The copies available at one position, as [`Matcher::search`] finds them.
-#[derive(Clone, Copy)]
 struct Found {
     /// The best ranked: its length less its cost in pixels of average literal, highest.
     best: (usize, usize),
@@ -1433,7 +1430,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// The copies at `i`: the 2D map's nearest distances and up to [`CHAIN_DEPTH`] earlier
+    /// The copies at `i`: the 2D map's nearest distances and up to `depth` earlier
     /// positions with the same three-pixel hash, ranked by length less the copy's cost under
     /// `costs` in pixels of `per_pixel` bits. `None` when nothing matches.
     fn search(&mut self, i: usize, costs: &CostModel, per_pixel: f32) -> Option<Found> {
@@ -1570,9 +1567,8 @@ fn find_copies(px: &[u32], xsize: usize, costs: &CostModel, depth: usize) -> Vec
 
 /// The hash chain depths of the parses tried, each weighed by the image's literal statistics;
 /// the writer keeps the one that codes smaller with its colour cache (libwebp likewise tries
-/// several): one with copies from the
-/// nearest neighbours only, one also from up to [`CHAIN_DEPTH`] earlier positions with the same
-/// hash. With every copy priced alike before any is counted, far ones look as cheap as near
+/// several): one with copies from the nearest neighbours only, one also from up to
+/// [`CHAIN_DEPTH`] earlier positions with the same hash. With every copy priced alike before any is counted, far ones look as cheap as near
 /// ones; on graphics they scatter the distances' statistics and came out larger (the benchmark
 /// graphic's fit: 359 KB with them, 331 KB without), while photos gain a little from them.
 /// The cost-optimal parse searches with the depth kept.
@@ -1857,8 +1853,8 @@ impl Histograms {
 
 /// The colour cache size (in bits; 0 for none) that codes the image smallest. The sizes are
 /// tried from none upwards; the coded size falls and then rises with the size, so the search
-/// stops once it has risen twice in a row.
-fn best_cache_bits(px: &[u32], copies: &[BackRef]) -> u32 {
+/// stops once it has risen twice in a row. Also that coded size in bits (one group of codes).
+fn best_cache_bits(px: &[u32], copies: &[BackRef]) -> (u32, u64) {
     let mut best = (u64::MAX, 0u32);
     let mut rises = 0u32;
     let mut last = u64::MAX;
@@ -1880,7 +1876,7 @@ fn best_cache_bits(px: &[u32], copies: &[BackRef]) -> u32 {
         }
         last = cost;
     }
-    best.1
+    (best.1, best.0)
 }
 
 fn write_symbol(bw: &mut BitWriter, codes: &[Code; 5], s: Symbol) {
